@@ -1,0 +1,69 @@
+# Destiny Vault Raider: `make demo` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+
+# Tests: real Postgres and Redis on their standard loopback ports (override to taste).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dvr
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
+TEST_ENV := DEBUG=true SECRET_KEY=dvr-test-only DJANGO_SETTINGS_MODULE=dvr.settings LOG_LEVEL=WARNING
+
+DEMO_PORT ?= 8000
+FAKE_PORT ?= 8765
+
+.PHONY: help install demo test test-postgres test-sqlite lint migrations-check chromium audit clean
+
+help:
+	@echo "make demo   - install, migrate, start fake Bungie + qcluster + site, sync the manifest"
+	@echo "make test   - install what tests need and run them (Postgres + Redis, then SQLite)"
+	@echo "make audit  - pip-audit the pinned requirements (needs a network with vulnerability data)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) requirements.txt requirements-dev.txt
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	@$(PY) -m tests.demo --port $(DEMO_PORT) --fake-port $(FAKE_PORT)
+
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| { echo "could not install chromium with apt-get"; exit 1; }; \
+	else echo "browser tests need /usr/bin/chromium: run 'sudo apt-get install chromium'"; exit 1; fi
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check . || true
+
+migrations-check: install
+	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
+
+test: install chromium lint migrations-check test-postgres test-sqlite
+
+test-postgres:
+	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The embedded default: SQLite, local-memory cache, ORM broker.
+test-sqlite:
+	$(TEST_ENV) $(VENV)/bin/pytest -m "not postgres_only" $(PYTEST_ARGS)
+
+audit: install
+	$(VENV)/bin/pip install --quiet pip-audit
+	$(VENV)/bin/pip-audit -r requirements.txt
+
+clean:
+	rm -rf $(VENV) var db.sqlite3* staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,415 @@
+"""The one Bungie.net client: every HTTP call DVR makes to Bungie goes through here.
+
+Bungie answers ``/Platform`` calls in an envelope::
+
+    {"Response": ..., "ErrorCode": 1, "ThrottleSeconds": 0, "ErrorStatus": "Success",
+     "Message": "Ok", "MessageData": {}}
+
+`BungieClient` unwraps it and turns every failure into one of a small set of exceptions
+(all `BungieError`), so callers decide on kinds, never on raw codes or HTTP statuses.
+Idempotent GETs are retried with backoff, honouring ``ThrottleSeconds``, within a bounded
+total time. Every URL is built from ``settings.BUNGIE_ROOT_URL``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urljoin
+
+import orjson
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "DestinyVaultRaider/1.0 (+https://github.com/dvr; Django)"
+
+# PlatformErrorCodes (openapi.json, Exceptions.PlatformErrorCodes) that decide a kind.
+SUCCESS = 1
+SYSTEM_DISABLED = 5
+THROTTLE_CODES = frozenset({31, 35, 36, 37, 51, 1672})
+AUTH_CODES = frozenset({12, 22, 99, 2106, 2108, 2110, 2111, 2112})
+# DestinyAccountNotFound, DestinyCharacterNotFound, DestinyItemNotFound, …BucketNotFound
+NOT_FOUND_CODES = frozenset({1601, 1620, 1623, 1629, 1633})
+
+# Statuses worth another try for an idempotent GET; 4xx other than 429 are final.
+RETRY_HTTP_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class BungieError(Exception):
+    """Bungie said no, or could not be understood. Carries Bungie's own words."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: int | None = None,
+        error_status: str = "",
+        throttle_seconds: float = 0,
+        http_status: int | None = None,
+        message_data: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_code = error_code
+        self.error_status = error_status
+        self.throttle_seconds = throttle_seconds
+        self.http_status = http_status
+        self.message_data = dict(message_data or {})
+
+    def __str__(self) -> str:
+        if self.error_code is not None:
+            return f"{self.message} (ErrorCode {self.error_code} {self.error_status})"
+        return self.message
+
+
+class BungieMaintenance(BungieError):
+    """ErrorCode 5 SystemDisabled: Bungie is down for maintenance."""
+
+    retryable = True
+
+
+class BungieThrottled(BungieError):
+    """Too many requests: wait ``throttle_seconds`` (or back off) and try again."""
+
+    retryable = True
+
+
+class BungieAuthError(BungieError):
+    """The player's token is expired, revoked or not enough: refresh it or log in again."""
+
+
+class BungieNotFound(BungieError):
+    """The thing asked for does not exist (HTTP 404, or a not-found ErrorCode)."""
+
+
+class BungieTransportError(BungieError):
+    """No usable answer: network failure, timeout, HTTP 5xx, HTML or truncated JSON."""
+
+    retryable = True
+
+
+class BungieOAuthError(BungieError):
+    """The OAuth token endpoint refused: ``error`` and ``error_description`` (RFC 6749)."""
+
+    def __init__(self, error: str, description: str, *, http_status: int | None = None) -> None:
+        super().__init__(f"OAuth {error}: {description}", error_status=error, http_status=http_status)
+        self.error = error
+        self.description = description
+
+
+def error_from_envelope(body: Mapping[str, Any], *, http_status: int | None = None) -> BungieError:
+    """The exception for a Bungie envelope whose ErrorCode is not Success."""
+    code = body.get("ErrorCode")
+    try:
+        code = int(code) if code is not None else None
+    except (TypeError, ValueError):
+        code = None
+    try:
+        throttle = float(body.get("ThrottleSeconds") or 0)
+    except (TypeError, ValueError):
+        throttle = 0.0
+    message_data = body.get("MessageData")
+    kwargs: dict[str, Any] = {
+        "error_code": code,
+        "error_status": str(body.get("ErrorStatus") or ""),
+        "throttle_seconds": max(throttle, 0.0),
+        "http_status": http_status,
+        "message_data": message_data if isinstance(message_data, Mapping) else None,
+    }
+    message = str(body.get("Message") or "Bungie returned an error")
+    if code == SYSTEM_DISABLED:
+        return BungieMaintenance(message, **kwargs)
+    if code in THROTTLE_CODES or throttle > 0:
+        return BungieThrottled(message, **kwargs)
+    if code in AUTH_CODES:
+        return BungieAuthError(message, **kwargs)
+    if code in NOT_FOUND_CODES:
+        return BungieNotFound(message, **kwargs)
+    return BungieError(message, **kwargs)
+
+
+def parse_envelope(content: bytes, *, http_status: int, content_type: str = "") -> Any:
+    """Unwrap one Bungie ``/Platform`` answer; return ``Response`` or raise a `BungieError`.
+
+    Bungie has answered 200 with an HTML page (maintenance shells, removed files), so the
+    body decides, not the status: anything that is not a JSON envelope is a transport error.
+    """
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        kind = "an HTML page" if content.lstrip()[:1] == b"<" else "a body that is not JSON"
+        if http_status == 404:
+            raise BungieNotFound(f"HTTP 404 with {kind}", http_status=http_status) from None
+        raise BungieTransportError(
+            f"Bungie answered HTTP {http_status} with {kind} ({content_type or 'no content type'})",
+            http_status=http_status,
+        ) from None
+    if not isinstance(body, dict) or "ErrorCode" not in body:
+        raise BungieTransportError(
+            f"Bungie answered HTTP {http_status} with JSON that is not an envelope",
+            http_status=http_status,
+        )
+    if body.get("ErrorCode") != SUCCESS:
+        raise error_from_envelope(body, http_status=http_status)
+    return body.get("Response")
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file streamed to disk: where it is, how big, and the SHA-256 of its bytes."""
+
+    path: Path
+    size: int
+    sha256: str
+
+
+ProgressCallback = Callable[[int, int | None], None]
+
+
+class BungieClient:
+    """A pooled, timed, retrying client for Bungie.net.
+
+    One instance per process is enough (`client()`); requests' Session pools connections.
+    """
+
+    def __init__(
+        self,
+        *,
+        root_url: str | None = None,
+        api_key: str | None = None,
+        timeout: tuple[float, float] | None = None,
+        retry_budget: float | None = None,
+    ) -> None:
+        self.root_url = (root_url if root_url is not None else settings.BUNGIE_ROOT_URL).rstrip("/")
+        self.api_key = api_key if api_key is not None else settings.BUNGIE_API_KEY
+        self.timeout = timeout or tuple(settings.BUNGIE_TIMEOUT)
+        self.retry_budget = retry_budget if retry_budget is not None else settings.BUNGIE_RETRY_BUDGET
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = USER_AGENT
+        if self.api_key:
+            self.session.headers["X-API-Key"] = self.api_key
+
+    # --- URLs ----------------------------------------------------------------------------
+    def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """An absolute Bungie URL for ``path`` (``/Platform/...``, ``/common/...``, icons)."""
+        if path.startswith(("http://", "https://")):
+            raise ValueError("pass a path, not a URL: every Bungie URL comes from BUNGIE_ROOT_URL")
+        url = urljoin(self.root_url + "/", path.lstrip("/"))
+        return f"{url}?{urlencode(params)}" if params else url
+
+    def platform_url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        return self.url("/Platform/" + path.lstrip("/"), params)
+
+    def authorize_url(self, *, client_id: str, state: str) -> str:
+        """Where to send a player's browser to approve DVR on Bungie.net."""
+        return self.url("/en/OAuth/Authorize", {"client_id": client_id, "response_type": "code", "state": state})
+
+    # --- /Platform calls -----------------------------------------------------------------
+    def get(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        access_token: str | None = None,
+        retry: bool = True,
+    ) -> Any:
+        """GET a ``/Platform`` path and return its ``Response``, retrying what is retryable."""
+        url = self.platform_url(path)
+        return self._with_retries(
+            lambda: self._call("GET", url, params=params, access_token=access_token),
+            retry=retry,
+            what=f"GET {path}",
+        )
+
+    def post(self, path: str, *, json: Mapping[str, Any], access_token: str | None = None) -> Any:
+        """POST to a ``/Platform`` path once (actions are not idempotent: never retried here)."""
+        return self._call("POST", self.platform_url(path), json=json, access_token=access_token)
+
+    def get_manifest(self) -> dict[str, Any]:
+        return self.get("/Destiny2/Manifest/")
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+        access_token: str | None = None,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {access_token}"} if access_token else None
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                data=orjson.dumps(json) if json is not None else None,
+                headers={**(headers or {}), **({"Content-Type": "application/json"} if json is not None else {})},
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise BungieTransportError(f"{method} {_path_of(url)} failed: {type(exc).__name__}") from exc
+        return parse_envelope(
+            response.content,
+            http_status=response.status_code,
+            content_type=response.headers.get("Content-Type", ""),
+        )
+
+    def _with_retries(self, call: Callable[[], Any], *, retry: bool, what: str) -> Any:
+        """Run ``call``; on a retryable error wait (ThrottleSeconds or backoff) and try again
+        while the total time stays within ``retry_budget`` seconds."""
+        deadline = time.monotonic() + (self.retry_budget if retry else 0)
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except BungieError as exc:
+                if not exc.retryable:
+                    raise
+                attempt += 1
+                wait = exc.throttle_seconds or min(2.0 ** (attempt - 1), 8.0) * (0.5 + random.random() / 2)
+                if time.monotonic() + wait >= deadline:
+                    raise
+                logger.warning("bungie retry what=%r attempt=%d wait=%.2fs reason=%s", what, attempt, wait, exc)
+                time.sleep(wait)
+
+    # --- OAuth -----------------------------------------------------------------------------
+    def oauth_token(self, *, client_id: str, client_secret: str, data: Mapping[str, str]) -> dict[str, Any]:
+        """POST to Bungie's token endpoint (confidential client) and return its JSON.
+
+        Never retried: an authorization code and a refresh token are single-use.
+        """
+        url = self.platform_url("/App/OAuth/token/")
+        try:
+            response = self.session.post(
+                url,
+                data={**data, "client_id": client_id, "client_secret": client_secret},
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise BungieTransportError(f"POST /Platform/App/OAuth/token/ failed: {type(exc).__name__}") from exc
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise BungieTransportError(
+                f"the token endpoint answered HTTP {response.status_code} with a body that is not JSON",
+                http_status=response.status_code,
+            ) from None
+        if isinstance(body, dict) and "ErrorCode" in body:
+            # Maintenance and throttling come in Bungie's envelope even here.
+            parse_envelope(response.content, http_status=response.status_code)
+        if not isinstance(body, dict):
+            raise BungieTransportError("the token endpoint answered JSON that is not an object")
+        if "error" in body or response.status_code >= 400 or "access_token" not in body:
+            raise BungieOAuthError(
+                str(body.get("error") or "invalid_response"),
+                str(body.get("error_description") or f"HTTP {response.status_code}"),
+                http_status=response.status_code,
+            )
+        return body
+
+    # --- Files -----------------------------------------------------------------------------
+    def download(
+        self,
+        path: str,
+        *,
+        directory: Path | str | None = None,
+        params: Mapping[str, Any] | None = None,
+        progress: ProgressCallback | None = None,
+        chunk_size: int = 1 << 20,
+    ) -> Download:
+        """Stream a Bungie file (``/common/destiny2_content/...``) to a temporary file.
+
+        Hashes as it writes, calls ``progress(bytes_so_far, total_or_None)``, and checks the
+        length received against ``Content-Length``: a short file is a transport error, never
+        a partial table. A body that starts like HTML is refused too (Bungie has served its
+        site's HTML shell with status 200 in place of a removed table). The caller owns the
+        file and deletes it.
+        """
+        url = self.url(path, params)
+        try:
+            response = self.session.get(url, stream=True, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise BungieTransportError(f"GET {path} failed: {type(exc).__name__}") from exc
+        with response:
+            if response.status_code != 200:
+                _raise_for_file_status(path, response)
+            expected = _int_or_none(response.headers.get("Content-Length"))
+            digest = hashlib.sha256()
+            size = 0
+            fd, name = tempfile.mkstemp(prefix="dvr-", suffix=".json", dir=directory)
+            target = Path(name)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    for chunk in response.iter_content(chunk_size):
+                        if size == 0 and chunk.lstrip()[:1] == b"<":
+                            raise BungieTransportError(f"GET {path}: HTTP 200 with an HTML page, not JSON", http_status=200)
+                        out.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                        if progress:
+                            progress(size, expected)
+                encoded = response.headers.get("Content-Encoding", "identity") not in ("", "identity")
+                if expected is not None and not encoded and size != expected:
+                    raise BungieTransportError(f"GET {path}: received {size} of {expected} bytes", http_status=200)
+            except requests.RequestException as exc:
+                target.unlink(missing_ok=True)
+                raise BungieTransportError(f"GET {path} broke off after {size} bytes: {type(exc).__name__}") from exc
+            except BaseException:
+                target.unlink(missing_ok=True)
+                raise
+        return Download(path=target, size=size, sha256=digest.hexdigest())
+
+
+def _raise_for_file_status(path: str, response: requests.Response) -> None:
+    """Raise the error for a file answer that is not 200: Bungie's envelope when it sent one
+    (maintenance and throttling reach file downloads too), else the HTTP status."""
+    body = response.raw.read(65536, decode_content=True) or b""
+    if body[:1] == b"{":
+        try:
+            parse_envelope(body, http_status=response.status_code)
+        except BungieError as exc:
+            if exc.error_code is not None:
+                raise
+    if response.status_code == 404:
+        raise BungieNotFound(f"GET {path}: HTTP 404", http_status=404)
+    raise BungieTransportError(f"GET {path}: HTTP {response.status_code}", http_status=response.status_code)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _path_of(url: str) -> str:
+    """A URL without its query string, for messages (queries may carry cache-busters)."""
+    return url.split("?", 1)[0]
+
+
+@lru_cache(maxsize=1)
+def _client_for(root_url: str, api_key: str) -> BungieClient:
+    return BungieClient(root_url=root_url, api_key=api_key)
+
+
+def client() -> BungieClient:
+    """This process's client for the configured Bungie (one pooled session per setting)."""
+    return _client_for(settings.BUNGIE_ROOT_URL, settings.BUNGIE_API_KEY)

@@ -1,0 +1,226 @@
+"""DVR's one settings module, driven by the environment (django-environ).
+
+With nothing set this is the embedded default: a SQLite file, a local-memory cache and
+django-q2's ORM broker. ``DATABASE_URL`` and ``REDIS_URL`` switch to the production shape
+(Postgres, Redis cache, Redis broker on another Redis database). With ``DEBUG`` off a
+missing ``SECRET_KEY`` or ``ALLOWED_HOSTS`` stops start-up with a clear message, so no
+development default can reach production.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+
+def _redis_db_url(url: str, db: int) -> str:
+    """The same Redis server as ``url`` on database ``db``."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+def _redis_db(url: str) -> int:
+    path = urlsplit(url).path.strip("/")
+    try:
+        return int(path or 0)
+    except ValueError:
+        raise ImproperlyConfigured(f"REDIS_URL has a database that is not a number: {path!r}")
+
+
+DEBUG = env.bool("DEBUG", default=False)
+
+if DEBUG:
+    SECRET_KEY = env.str("SECRET_KEY", default="dvr-insecure-development-key-never-in-production")
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+else:
+    SECRET_KEY = env.str("SECRET_KEY", default="")
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+    if not SECRET_KEY:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off (set DEBUG=true for local development)."
+        )
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured(
+            "ALLOWED_HOSTS must be set when DEBUG is off, e.g. ALLOWED_HOSTS=dvr.example.com."
+        )
+
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_q",
+    "django_htmx",
+    "manifest",
+    "inventory",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "dvr.urls"
+WSGI_APPLICATION = "dvr.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the site read while the cluster writes a new manifest version.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and broker -----------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+
+if REDIS_URL:
+    _cache_db = _redis_db(REDIS_URL)
+    # The broker gets its own Redis database so the cache's never holds queued tasks.
+    REDIS_BROKER_URL = env.str("REDIS_BROKER_URL", default=_redis_db_url(REDIS_URL, _cache_db + 1))
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="dvr"),
+            "OPTIONS": {
+                # Short timeouts: with Redis down a page falls back to the database quickly.
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+                "IGNORE_EXCEPTIONS": False,
+            },
+        }
+    }
+else:
+    REDIS_BROKER_URL = ""
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "dvr",
+        }
+    }
+
+# --- django-q2 --------------------------------------------------------------------------
+# A manifest sync is long (minutes at Bungie's full size): timeout well above it, retry
+# above timeout (django-q2 requires it), one attempt only (the schedule will try again),
+# and no catch-up storm after downtime.
+Q_CLUSTER: dict[str, object] = {
+    "name": env.str("Q_CLUSTER_NAME", default="dvr"),
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": env.int("Q_TIMEOUT", default=1800),
+    "retry": env.int("Q_TIMEOUT", default=1800) + 300,
+    "max_attempts": 1,
+    "catch_up": False,
+    "save_limit": 500,
+    "ack_failures": True,
+    "poll": 1,
+}
+if REDIS_BROKER_URL:
+    Q_CLUSTER["redis"] = REDIS_BROKER_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Bungie -----------------------------------------------------------------------------
+BUNGIE_ROOT_URL = env.str("BUNGIE_ROOT_URL", default="https://www.bungie.net").rstrip("/")
+BUNGIE_API_KEY = env.str("BUNGIE_API_KEY", default="")
+BUNGIE_CLIENT_ID = env.str("BUNGIE_CLIENT_ID", default="")
+BUNGIE_CLIENT_SECRET = env.str("BUNGIE_CLIENT_SECRET", default="")
+# Seconds: (connect, read) for one Bungie request, and the most a retried GET may take.
+BUNGIE_TIMEOUT = (env.float("BUNGIE_CONNECT_TIMEOUT", default=3.05), env.float("BUNGIE_READ_TIMEOUT", default=30))
+BUNGIE_RETRY_BUDGET = env.float("BUNGIE_RETRY_BUDGET", default=30)
+
+# --- Manifest ---------------------------------------------------------------------------
+MANIFEST_LANGUAGES = env.list("MANIFEST_LANGUAGES", default=["en"])
+MANIFEST_CHECK_MINUTES = env.int("MANIFEST_CHECK_MINUTES", default=5)
+MANIFEST_WEBHOOK_URL = env.str("MANIFEST_WEBHOOK_URL", default="")
+MANIFEST_REFRESH_TOKEN = env.str("MANIFEST_REFRESH_TOKEN", default="")
+# Where table files are streamed while a sync runs (default: the system temp dir).
+MANIFEST_DOWNLOAD_DIR = env.str("MANIFEST_DOWNLOAD_DIR", default="") or None
+# Base delay before re-fetching a table that 404s or answers HTML right after a publish.
+MANIFEST_TABLE_RETRY_SECONDS = env.float("MANIFEST_TABLE_RETRY_SECONDS", default=2.0)
+
+# --- Static files, i18n -----------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOGIN_URL = "/login/"
+
+# --- Security (the production shape passes `manage.py check --deploy`) -------------------
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# --- Logging ----------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # urllib3 logs full URLs at DEBUG; tokens never travel in URLs, but keep it quiet.
+        "urllib3": {"level": "WARNING"},
+    },
+}

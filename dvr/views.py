@@ -1,0 +1,46 @@
+"""Project-level views: the home page, the health endpoint and friendly error pages."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from dvr.health import health_report
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    from manifest.status import manifest_status
+
+    return render(request, "home.html", {"manifest": manifest_status()})
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    healthy, report = health_report()
+    return JsonResponse(report, status=200 if healthy else 503)
+
+
+def _error_page(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
+    if request.path.startswith("/api/") or request.headers.get("Accept", "").startswith("application/json"):
+        return JsonResponse({"error": title, "message": message}, status=status)
+    return render(request, "error.html", {"status": status, "title": title, "message": message}, status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error_page(request, 400, "Bad request", "That request could not be understood.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error_page(request, 403, "Not allowed", "You do not have access to this page.")
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error_page(request, 404, "Not found", "There is nothing at this address.")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    # No context processors can be trusted here: render the plain template only.
+    return _error_page(request, 500, "Something went wrong", "The error has been logged. Please try again.")

@@ -1,0 +1,45 @@
+"""django-q2 tasks and the schedule: another way in to `manifest_sync`, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from manifest.locking import sync_is_running
+from manifest.sync import manifest_sync
+
+SCHEDULE_NAME = "manifest-check"
+TASK_PATH = "manifest.tasks.refresh_manifest"
+
+
+def refresh_manifest(force: bool = False) -> dict[str, Any]:
+    """The cluster's job: run a sync and keep its outcome as the task's result."""
+    return manifest_sync(force=force).as_dict()
+
+
+def enqueue_refresh(*, force: bool = False, requested_by: str = "") -> dict[str, Any]:
+    """Queue a sync on the cluster, unless one is running: then say so and queue nothing."""
+    from django_q.tasks import async_task
+
+    if sync_is_running():
+        return {"queued": False, "running": True, "message": "a manifest sync is already running"}
+    task_id = async_task(TASK_PATH, force, task_name=f"manifest refresh{f' by {requested_by}' if requested_by else ''}",
+                         group="manifest")
+    return {"queued": True, "running": False, "task_id": task_id, "force": force,
+            "message": "manifest refresh queued"}
+
+
+def ensure_schedule() -> None:
+    """Create or update the one `manifest-check` schedule (idempotent; called after migrate)."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=SCHEDULE_NAME,
+        defaults={
+            "func": TASK_PATH,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": settings.MANIFEST_CHECK_MINUTES,
+            "repeats": -1,
+        },
+    )
