@@ -1,0 +1,784 @@
+"""``FakeBungie``: a WSGI app that speaks Bungie.net's protocol, with all state inside.
+
+Everything lives on one instance behind one lock, so a test can start a server, drive
+it from Python (``fake.publish()``, ``fake.misbehave()``, ...) or over HTTP
+(``/__fake__/...``), and look at what the client did (``fake.stats()``).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import logging
+import secrets
+import threading
+import time
+import zlib
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, RequestRedirect, Rule
+from werkzeug.wrappers import Request, Response
+
+from .datasets import LANGUAGES, Body, BytesBody, Published, datasets, get_dataset, make_guid
+from .envelopes import PlatformError, error_body, success_body
+from .faults import Fault, classify
+from .items import GENERAL_VAULT, ItemSpec, build_item
+from .player import PROFILE_SIZES, Player
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATASET = "2026-06-16"
+ACCESS_TOKEN_SECONDS = 3600
+REFRESH_TOKEN_SECONDS = 7_776_000
+AUTH_CODE_SECONDS = 600
+SECRET_HEADERS = {"authorization", "x-api-key", "cookie", "proxy-authorization"}
+# Components that need the owner's token (everything else here is public).
+PRIVATE_COMPONENTS = {102, 103, 201}
+COMPONENT_NAMES = {
+    "profiles": 100,
+    "profileinventories": 102,
+    "profilecurrencies": 103,
+    "characters": 200,
+    "characterinventories": 201,
+    "characterequipment": 205,
+    "iteminstances": 300,
+    "itemsockets": 305,
+}
+
+
+def _png() -> bytes:
+    """A valid 1x1 transparent PNG, built once (so no binary file in the repo)."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + tag + data + zlib.crc32(tag + data).to_bytes(4, "big")
+
+    ihdr = (1).to_bytes(4, "big") * 2 + bytes([8, 6, 0, 0, 0])
+    idat = zlib.compress(b"\x00\x00\x00\x00\x00")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+PNG = _png()
+ERROR_500_HTML = (
+    b"<!DOCTYPE html><html><head><title>Bungie.net - Error</title></head><body>"
+    b"<h1>Server Error</h1><p>An error occurred while processing your request.</p></body></html>"
+)
+
+
+@dataclass
+class Token:
+    value: str
+    membership_id: str
+    expires_at: float
+
+
+@dataclass
+class Alert:
+    key: str
+    html: str
+    level: int = 1
+    type: int = 0
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "AlertKey": self.key,
+            "AlertHtml": self.html,
+            "AlertTimestamp": "2026-06-16T17:00:00Z",
+            "AlertLink": "https://help.bungie.net/",
+            "AlertLevel": self.level,
+            "AlertType": self.type,
+        }
+
+
+def _rule(path: str, endpoint: str, methods: Iterable[str] = ("GET",)) -> Rule:
+    # Bungie's paths are case-insensitive: routing happens on the lower-cased path.
+    return Rule(path.lower(), endpoint=endpoint, methods=list(methods))
+
+
+URLS = Map(
+    [
+        _rule("/Platform/Destiny2/Manifest/", "manifest"),
+        _rule("/Platform/Destiny2/Manifest/<entity_type>/<hash_id>/", "entity"),
+        _rule("/Platform/GlobalAlerts/", "alerts"),
+        _rule("/Platform/App/OAuth/token/", "token", ["POST"]),
+        _rule("/Platform/User/GetMembershipsForCurrentUser/", "memberships"),
+        _rule("/Platform/Destiny2/<membership_type>/Profile/<membership_id>/", "profile"),
+        _rule("/Platform/Destiny2/Actions/Items/TransferItem/", "transfer", ["POST"]),
+        _rule("/Platform/Destiny2/Actions/Items/EquipItem/", "equip", ["POST"]),
+        _rule("/Platform/Destiny2/Actions/Items/PullFromPostmaster/", "pull", ["POST"]),
+        _rule("/common/destiny2_content/json/<lang>/<filename>", "table"),
+        _rule("/common/destiny2_content/icons/<path:rest>", "icon"),
+        _rule("/common/destiny2_content/screenshots/<path:rest>", "icon"),
+        _rule("/img/<path:rest>", "icon"),
+        _rule("/en/OAuth/Authorize", "authorize", ["GET", "POST"]),
+        _rule("/__fake__/<action>", "control", ["GET", "POST"]),
+    ],
+    strict_slashes=True,
+)
+
+
+class FakeBungie:
+    """The fake Bungie.net. Call it as a WSGI app; drive it with the methods below."""
+
+    def __init__(
+        self,
+        dataset: str = DEFAULT_DATASET,
+        items: ItemSpec | None = None,
+        *,
+        api_key: str = "fake-api-key",
+        client_id: str = "12345",
+        client_secret: str = "fake-client-secret",
+        redirect_uri: str = "http://127.0.0.1:8000/oauth/callback/",
+        profile_size: str = "normal",
+        vault_items: int | None = None,
+        player_seed: int = 0,
+    ) -> None:
+        self._lock = threading.RLock()
+        self.api_key = api_key
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.redirect_uri = redirect_uri
+        self._versions: list[Published] = []
+        self._by_guid: dict[str, Published] = {}
+        self._faults: list[Fault] = []
+        self._flap = False
+        self._table_404_after_publish = 0
+        self._manifest_requests = 0
+        self._alerts: list[Alert] = []
+        self._codes: dict[str, tuple[str, float]] = {}
+        self._access: dict[str, Token] = {}
+        self._refresh: dict[str, Token] = {}
+        self._counts: Counter[str] = Counter()
+        self._table_counts: Counter[str] = Counter()
+        self._recent: deque[dict[str, Any]] = deque(maxlen=500)
+
+        ds = get_dataset(dataset)
+        spec = items or ItemSpec()
+        self._publish_locked(ds, spec, version=ds.version)
+        n_vault = vault_items if vault_items is not None else PROFILE_SIZES[profile_size]
+        self.player = Player.generate(
+            spec.summaries(), vault_items=n_vault, vault_capacity=self._vault_capacity(), seed=player_seed
+        )
+
+    # ==================================================================================
+    # Python control API
+    # ==================================================================================
+    @property
+    def current(self) -> Published:
+        with self._lock:
+            return self._versions[-1]
+
+    @property
+    def versions(self) -> list[Published]:
+        with self._lock:
+            return list(self._versions)
+
+    def publish(
+        self,
+        dataset: str | None = None,
+        items: ItemSpec | None = None,
+        *,
+        same_version: bool = False,
+        version: str | None = None,
+    ) -> Published:
+        """Make a new current manifest version with new GUIDs in every path.
+
+        The version string is the dataset's own; if that is already taken, a synthetic
+        ``<dataset version>-fake<N>``; ``version=`` forces one; ``same_version=True`` keeps
+        the current string while the paths change (a real Bungie quirk). Older versions'
+        files keep being served.
+        """
+        with self._lock:
+            ds = get_dataset(dataset) if dataset else self.current.dataset
+            spec = items or self.current.items
+            if same_version:
+                version = self.current.version
+            elif version is None:
+                version = ds.version
+                if any(v.version == version for v in self._versions):
+                    version = f"{ds.version}-fake{len(self._versions)}"
+            return self._publish_locked(ds, spec, version=version)
+
+    def _publish_locked(self, ds: Any, spec: ItemSpec, *, version: str) -> Published:
+        number = len(self._versions)
+        pub = Published(number=number, version=version, dataset=ds, items=spec, guid=make_guid(version, number))
+        self._versions.append(pub)
+        self._by_guid[pub.guid] = pub
+        log.info("published %s (dataset %s, %d items, guid %s)", version, ds.name, len(spec), pub.guid)
+        return pub
+
+    def misbehave(
+        self,
+        kind: str,
+        on: str = "all",
+        count: int | None = None,
+        *,
+        seconds: float = 1.0,
+        status: int | None = None,
+    ) -> Fault:
+        """Switch a fault on for requests of path kind ``on`` (``count`` times, or until reset)."""
+        fault = Fault(kind=kind, on=on, count=count, seconds=seconds, status=status)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def quirks(self, *, flap: bool | None = None, table_404_after_publish: int | None = None) -> None:
+        """``flap``: the Manifest endpoint alternates current/previous version.
+        ``table_404_after_publish=K``: each file of the newest version 404s its first K times."""
+        with self._lock:
+            if flap is not None:
+                self._flap = flap
+            if table_404_after_publish is not None:
+                self._table_404_after_publish = table_404_after_publish
+
+    def reset(self, *, stats: bool = False) -> None:
+        """Clear faults and quirks (and optionally the request statistics)."""
+        with self._lock:
+            self._faults.clear()
+            self._flap = False
+            self._table_404_after_publish = 0
+            if stats:
+                self._counts.clear()
+                self._table_counts.clear()
+                self._recent.clear()
+
+    def set_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._alerts = [
+                Alert(key=a.get("key", f"alert-{i}"), html=a.get("html", ""), level=a.get("level", 1))
+                for i, a in enumerate(alerts)
+            ]
+
+    def expire_tokens(self, *, refresh: bool = False) -> None:
+        """Expire every access token (and refresh token with ``refresh=True``)."""
+        with self._lock:
+            for tok in self._access.values():
+                tok.expires_at = 0
+            if refresh:
+                for tok in self._refresh.values():
+                    tok.expires_at = 0
+
+    def issue_token(self) -> dict[str, Any]:
+        """Skip the browser: a token response as if the player approved the app."""
+        with self._lock:
+            return self._issue_tokens_locked()
+
+    def add_item(
+        self, item_hash: int, *, place: str = "vault", character_id: str | None = None, bucket_hash: int | None = None
+    ) -> str:
+        """Give the player an item (e.g. a hash not in the manifest yet); returns its instance id."""
+        with self._lock:
+            kwargs: dict[str, Any] = {}
+            if bucket_hash is not None:
+                kwargs["bucket_hash"] = bucket_hash
+            return self.player.add_item(item_hash, place=place, character_id=character_id, **kwargs).key  # type: ignore[arg-type]
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "counts": dict(self._counts),
+                "tables": dict(self._table_counts),
+                "recent": list(self._recent),
+                "faults": [f.to_dict() for f in self._faults],
+            }
+
+    def player_state(self) -> dict[str, Any]:
+        with self._lock:
+            return self.player.state()
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "current": self._version_info(self.current),
+                "versions": [self._version_info(v) for v in self._versions],
+                "datasets": {name: ds.version for name, ds in datasets().items()},
+                "redirect_uri": self.redirect_uri,
+                "flap": self._flap,
+                "table_404_after_publish": self._table_404_after_publish,
+            }
+
+    @staticmethod
+    def _version_info(v: Published) -> dict[str, Any]:
+        return {
+            "version": v.version,
+            "dataset": v.dataset.name,
+            "guid": v.guid,
+            "items": v.items.to_dict(),
+            "number": v.number,
+        }
+
+    def _vault_capacity(self) -> int:
+        buckets = self.current.entity("DestinyInventoryBucketDefinition", GENERAL_VAULT) or {}
+        return int(buckets.get("itemCount") or 600)
+
+    # ==================================================================================
+    # WSGI
+    # ==================================================================================
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        record: dict[str, Any] = {}
+        try:
+            response = self._handle(request, record)
+        except HTTPException as exc:
+            response = exc.get_response(environ)  # type: ignore[assignment]
+        record["status"] = response.status_code
+        return response(environ, start_response)
+
+    def _handle(self, request: Request, record: dict[str, Any]) -> Response:
+        adapter = URLS.bind(request.host, path_info=request.path.lower(), default_method=request.method)
+        if request.path.lower().startswith("/__fake__/"):
+            endpoint, args = adapter.match()
+            return self._control(request, args["action"])
+        kind = classify(request.path, request.method)
+        self._record(request, kind, record)
+        fault = self._take_fault(kind)
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.seconds)
+            fault = None
+        if fault is not None and fault.kind not in ("truncate", "truncate_json"):
+            return self._fault_response(fault, request)
+        try:
+            endpoint, args = adapter.match()
+        except NotFound:
+            return self._not_found(request)
+        except RequestRedirect:
+            # Bungie wants trailing slashes and redirects without them (dropping the
+            # Authorization header on the way, which is why clients get WebAuthRequired).
+            location = request.path + "/" + (f"?{request.query_string.decode()}" if request.query_string else "")
+            return Response(b"", 301, headers={"Location": location})
+        try:
+            if request.path.lower().startswith("/platform/") and endpoint != "token":
+                self._check_api_key(request)
+            if endpoint == "table":  # routing saw the lower-cased path; file names keep case
+                args["filename"] = request.path.rsplit("/", 1)[1]
+            response = getattr(self, f"_ep_{endpoint}")(request, **args)
+        except PlatformError as err:
+            response = self._json(err.body(), err.status)
+        if fault is not None:
+            response = self._truncate(response, close=fault.kind == "truncate")
+        return response
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    def _record(self, request: Request, kind: str, record: dict[str, Any]) -> None:
+        headers = {k: ("[redacted]" if k.lower() in SECRET_HEADERS else v) for k, v in request.headers.items()}
+        record.update(
+            method=request.method,
+            path=request.path,
+            query=request.query_string.decode(),
+            kind=kind,
+            headers=headers,
+            time=time.time(),
+        )
+        with self._lock:
+            self._counts[kind] += 1
+            self._recent.append(record)
+
+    def _take_fault(self, kind: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(kind):
+                    if fault.count is not None:
+                        fault.count -= 1
+                        if fault.count <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    def _fault_response(self, fault: Fault, request: Request) -> Response:
+        if fault.kind == "maintenance":
+            return self._json(error_body(5), fault.status or 503)
+        if fault.kind == "throttle":
+            return self._json(error_body(36, throttle_seconds=int(fault.seconds)), fault.status or 200)
+        if fault.kind == "expired_token":
+            return self._json(error_body(2111), fault.status or 401)
+        if fault.kind == "invalid_token":
+            return self._json(error_body(99), fault.status or 401)
+        if fault.kind == "html":
+            return Response(
+                self.current.dataset.html_page, fault.status or 200, content_type="text/html; charset=utf-8"
+            )
+        return Response(ERROR_500_HTML, fault.status or 500, content_type="text/html; charset=utf-8")
+
+    @staticmethod
+    def _truncate(response: Response, *, close: bool) -> Response:
+        """Half a body: with the full Content-Length and a dropped connection (``close``), or
+        a shorter body with a matching Content-Length (truncated JSON that parses as junk)."""
+        full = int(response.headers.get("Content-Length") or 0)
+        if not full:
+            data = response.get_data()
+            full = len(data)
+            response = Response(data, response.status_code, headers=list(response.headers.items()))
+        half = full // 2
+        source = response.response
+
+        def first_bytes() -> Iterator[bytes]:
+            remaining = half
+            for chunk in source:
+                if remaining <= 0:
+                    break
+                yield chunk[:remaining]
+                remaining -= len(chunk[:remaining])
+            if hasattr(source, "close"):
+                source.close()
+
+        out = Response(
+            first_bytes(), response.status_code, headers=list(response.headers.items()), direct_passthrough=True
+        )
+        # Werkzeug's server closes every connection after the body, so a short body under
+        # the full Content-Length is exactly "connection closed after half".
+        out.headers["Content-Length"] = str(full if close else half)
+        return out
+
+    @staticmethod
+    def _json(body: Any, status: int = 200) -> Response:
+        return Response(orjson.dumps(body), status, content_type="application/json; charset=utf-8")
+
+    def _ok(self, payload: Any) -> Response:
+        return self._json(success_body(payload))
+
+    def _not_found(self, request: Request) -> Response:
+        if request.path.lower().startswith("/platform/"):
+            return self._json(error_body(21), 404)
+        return Response(
+            b"<html><body><h1>404 Not Found</h1></body></html>", 404, content_type="text/html; charset=utf-8"
+        )
+
+    def _check_api_key(self, request: Request) -> None:
+        key = request.headers.get("X-API-Key")
+        if not key:
+            raise PlatformError(2102, status=401)
+        if key != self.api_key:
+            raise PlatformError(2101, status=401)
+
+    def _bearer(self, request: Request, *, required: bool) -> Token | None:
+        header = request.headers.get("Authorization", "")
+        if not header:
+            if required:
+                raise PlatformError(99, status=401)
+            return None
+        scheme, _, value = header.partition(" ")
+        with self._lock:
+            token = self._access.get(value.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            raise PlatformError(99, status=401)
+        if token.expires_at <= time.time():
+            raise PlatformError(2111, status=401)
+        return token
+
+    # ==================================================================================
+    # Manifest and content
+    # ==================================================================================
+    def _ep_manifest(self, request: Request) -> Response:
+        with self._lock:
+            self._manifest_requests += 1
+            pub = self._versions[-1]
+            if self._flap and len(self._versions) > 1 and self._manifest_requests % 2 == 0:
+                pub = self._versions[-2]
+        return self._ok(pub.manifest_response())
+
+    def _ep_entity(self, request: Request, entity_type: str, hash_id: str) -> Response:
+        pub = self.current
+        table = next((t for t in pub.dataset.served_tables() if t.lower() == entity_type.lower()), None)
+        if table is None:
+            raise PlatformError(18, message_data=(("entityType", entity_type),))
+        try:
+            item_hash = int(hash_id)
+        except ValueError:
+            raise PlatformError(18, message_data=(("hashIdentifier", hash_id),)) from None
+        entry = pub.entity(table, item_hash % 2**32)
+        if entry is None:
+            raise PlatformError(21)
+        return self._ok(entry)
+
+    def _ep_table(self, request: Request, lang: str, filename: str) -> Response:
+        if not filename.endswith(".json") or lang not in LANGUAGES:
+            return self._not_found(request)
+        stem = filename[: -len(".json")]
+        table, guid = stem[:-37], stem[-36:]  # "<Table>-<36-char GUID>"; GUIDs contain dashes
+        with self._lock:
+            pub = self._by_guid.get(guid)
+            if pub is None:
+                return self._not_found(request)
+            if pub is self._versions[-1] and self._table_404_after_publish:
+                seen = pub.served_counts.get(request.path, 0) + 1
+                pub.served_counts[request.path] = seen
+                if seen <= self._table_404_after_publish:
+                    return self._not_found(request)
+            self._table_counts[table] += 1
+        body: Body | None = pub.aggregate_body(lang) if table == "aggregate" else pub.body(lang, table)
+        if body is None:
+            return self._not_found(request)
+        return self._stream(body)
+
+    @staticmethod
+    def _stream(body: Body, content_type: str = "application/json") -> Response:
+        response = Response(body.chunks(), 200, content_type=content_type, direct_passthrough=True)
+        response.headers["Content-Length"] = str(body.size())
+        response.headers["Cache-Control"] = "public, max-age=31536000"
+        return response
+
+    def _ep_icon(self, request: Request, rest: str) -> Response:
+        return self._stream(BytesBody(PNG), "image/png")
+
+    def _ep_alerts(self, request: Request) -> Response:
+        with self._lock:
+            return self._ok([a.to_api() for a in self._alerts])
+
+    # ==================================================================================
+    # OAuth
+    # ==================================================================================
+    def _ep_authorize(self, request: Request) -> Response:
+        params = request.values
+        client_id, state = params.get("client_id", ""), params.get("state", "")
+        if client_id != self.client_id or params.get("response_type", "code") != "code":
+            return Response(
+                b"<html><body><h1>Invalid client</h1></body></html>", 400, content_type="text/html; charset=utf-8"
+            )
+        if request.method == "POST":
+            if "approve" not in request.form:
+                return self._redirect({"error": "access_denied", "state": state})
+            code = secrets.token_hex(16)
+            with self._lock:
+                self._codes[code] = (self.player.bungie_membership_id, time.time() + AUTH_CODE_SECONDS)
+            return self._redirect({"code": code, "state": state})
+        cancel = html.escape(self._redirect_url({"error": "access_denied", "state": state}))
+        page = f"""<!DOCTYPE html>
+<html><head><title>Authorize - Bungie.net (fake)</title></head><body>
+<h1>Authorize application</h1>
+<p>Signed in as <strong class="player-name">{html.escape(self.player.bungie_name)}</strong>.</p>
+<p>Application {html.escape(client_id)} would like to access your Destiny account.</p>
+<form method="post" action="/en/OAuth/Authorize">
+<input type="hidden" name="client_id" value="{html.escape(client_id)}">
+<input type="hidden" name="response_type" value="code">
+<input type="hidden" name="state" value="{html.escape(state)}">
+<button type="submit" name="approve" value="1">Approve</button>
+</form>
+<a href="{cancel}" class="cancel">Cancel</a>
+</body></html>"""
+        return Response(page, 200, content_type="text/html; charset=utf-8")
+
+    def _redirect_url(self, params: dict[str, str]) -> str:
+        sep = "&" if "?" in self.redirect_uri else "?"
+        return f"{self.redirect_uri}{sep}{urlencode(params)}"
+
+    def _redirect(self, params: dict[str, str]) -> Response:
+        return Response(b"", 302, headers={"Location": self._redirect_url(params)})
+
+    @staticmethod
+    def _oauth_error(error: str, description: str, status: int = 400) -> Response:
+        return FakeBungie._json({"error": error, "error_description": description}, status)
+
+    def _ep_token(self, request: Request) -> Response:
+        form = request.form
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        auth = request.headers.get("Authorization", "")
+        if auth.lower().startswith("basic "):
+            try:
+                client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
+            except ValueError:
+                return self._oauth_error("invalid_client", "Cannot parse client credentials", 401)
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            return self._oauth_error("invalid_request", "Missing required parameter grant_type")
+        if not client_id:
+            return self._oauth_error("invalid_request", "Cannot parse client_id")
+        if client_id != self.client_id:
+            return self._oauth_error("invalid_client", "ApplicationNotFound", 401)
+        if self.client_secret and client_secret != self.client_secret:
+            return self._oauth_error("invalid_client", "ClientSecretInvalid", 401)
+        with self._lock:
+            if grant_type == "authorization_code":
+                code = self._codes.pop(form.get("code", ""), None)  # single use
+                if code is None or code[1] < time.time():
+                    return self._oauth_error("invalid_grant", "AuthorizationCodeInvalid")
+            elif grant_type == "refresh_token":
+                old = self._refresh.pop(form.get("refresh_token", ""), None)  # rotates
+                if old is None:
+                    return self._oauth_error("invalid_grant", "ProvidedTokenNotValidRefreshToken")
+                if old.expires_at <= time.time():
+                    return self._oauth_error("invalid_grant", "RefreshTokenExpired")
+            else:
+                return self._oauth_error("unsupported_grant_type", f"Unsupported grant_type {grant_type}")
+            return self._json(self._issue_tokens_locked())
+
+    def _issue_tokens_locked(self) -> dict[str, Any]:
+        now = time.time()
+        member = self.player.bungie_membership_id
+        access = Token(secrets.token_urlsafe(32), member, now + ACCESS_TOKEN_SECONDS)
+        refresh = Token(secrets.token_urlsafe(32), member, now + REFRESH_TOKEN_SECONDS)
+        self._access[access.value] = access
+        self._refresh[refresh.value] = refresh
+        return {
+            "access_token": access.value,
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TOKEN_SECONDS,
+            "refresh_token": refresh.value,
+            "refresh_expires_in": REFRESH_TOKEN_SECONDS,
+            "membership_id": member,
+        }
+
+    # ==================================================================================
+    # User, profile, actions
+    # ==================================================================================
+    def _ep_memberships(self, request: Request) -> Response:
+        self._bearer(request, required=True)
+        with self._lock:
+            return self._ok(self.player.memberships())
+
+    def _ep_profile(self, request: Request, membership_type: str, membership_id: str) -> Response:
+        components = self._components(request.args.get("components", ""))
+        if not components:
+            raise PlatformError(18, message_data=(("components", "At least one component is required"),))
+        token = self._bearer(request, required=False)
+        with self._lock:
+            if membership_id != self.player.destiny_membership_id or membership_type not in ("3", "-1"):
+                raise PlatformError(1601)
+            spec = self.current.items
+            body = self.player.profile(components, authorized=token is not None)
+            if 305 in components:
+                by_key = {i.key: i.item_hash for i in self.player.items.values()}
+                for key, entry in body["itemComponents"]["sockets"].get("data", {}).items():
+                    entry["sockets"] = socket_states(spec, by_key[key])
+        return self._ok(body)
+
+    @staticmethod
+    def _components(raw: str) -> set[int]:
+        out = set()
+        for part in raw.split(","):
+            part = part.strip()
+            if part.isdigit():
+                out.add(int(part))
+            elif part.lower() in COMPONENT_NAMES:
+                out.add(COMPONENT_NAMES[part.lower()])
+        return out
+
+    def _action_body(self, request: Request) -> dict[str, Any]:
+        self._bearer(request, required=True)
+        try:
+            body = orjson.loads(request.get_data())
+        except orjson.JSONDecodeError:
+            raise PlatformError(18) from None
+        if not isinstance(body, dict):
+            raise PlatformError(18)
+        if int(body.get("membershipType", 0)) != self.player.membership_type:
+            raise PlatformError(18, message_data=(("membershipType", str(body.get("membershipType"))),))
+        return body
+
+    def _ep_transfer(self, request: Request) -> Response:
+        body = self._action_body(request)
+        with self._lock:
+            self.player.transfer(
+                item_hash=int(body.get("itemReferenceHash", 0)),
+                item_id=body.get("itemId"),
+                character_id=body.get("characterId"),
+                to_vault=bool(body.get("transferToVault")),
+                stack_size=int(body.get("stackSize", 1)),
+            )
+        return self._ok(0)
+
+    def _ep_equip(self, request: Request) -> Response:
+        body = self._action_body(request)
+        with self._lock:
+            self.player.equip(item_id=body.get("itemId"), character_id=body.get("characterId"))
+        return self._ok(0)
+
+    def _ep_pull(self, request: Request) -> Response:
+        body = self._action_body(request)
+        with self._lock:
+            self.player.pull_from_postmaster(
+                item_hash=int(body.get("itemReferenceHash", 0)),
+                item_id=body.get("itemId"),
+                character_id=body.get("characterId"),
+            )
+        return self._ok(0)
+
+    # ==================================================================================
+    # HTTP control API (/__fake__/...), JSON in and out
+    # ==================================================================================
+    def _control(self, request: Request, action: str) -> Response:
+        try:
+            body = orjson.loads(request.get_data() or b"{}") if request.method == "POST" else {}
+            result = self._control_action(action, body)
+        except (ValueError, TypeError, KeyError) as exc:
+            return self._json({"error": str(exc)}, 400)
+        if result is None:
+            return self._json({"error": f"unknown control action {action!r}"}, 404)
+        return self._json(result)
+
+    def _control_action(self, action: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        if action == "publish":
+            items = body.get("items")
+            spec_fields = {k: body[k] for k in ("count", "seed", "changed", "added", "removed") if k in body}
+            if items is not None or spec_fields:
+                base = self.current.items.to_dict()
+                base.update(items or {})
+                base.update(spec_fields)
+                spec: ItemSpec | None = ItemSpec(**base)
+            else:
+                spec = None
+            pub = self.publish(
+                body.get("dataset"), spec, same_version=bool(body.get("same_version")), version=body.get("version")
+            )
+            return self._version_info(pub)
+        if action == "misbehave":
+            fault = self.misbehave(
+                body["kind"],
+                body.get("on", "all"),
+                body.get("count"),
+                seconds=body.get("seconds", 1.0),
+                status=body.get("status"),
+            )
+            return fault.to_dict()
+        if action == "quirks":
+            self.quirks(flap=body.get("flap"), table_404_after_publish=body.get("table_404_after_publish"))
+            return self.state()
+        if action == "reset":
+            self.reset(stats=bool(body.get("stats")))
+            return {"ok": True}
+        if action == "stats":
+            return self.stats()
+        if action == "player":
+            return self.player_state()
+        if action == "state":
+            return self.state()
+        if action == "alerts":
+            self.set_alerts(body.get("alerts", []))
+            return {"ok": True}
+        if action == "expire-tokens":
+            self.expire_tokens(refresh=bool(body.get("refresh")))
+            return {"ok": True}
+        if action == "token":
+            return self.issue_token()
+        if action == "add-item":
+            key = self.add_item(
+                int(body["itemHash"]),
+                place=body.get("place", "vault"),
+                character_id=body.get("characterId"),
+                bucket_hash=body.get("bucketHash"),
+            )
+            return {"itemInstanceId": key}
+        if action == "config":
+            with self._lock:
+                if "redirect_uri" in body:
+                    self.redirect_uri = body["redirect_uri"]
+            return self.state()
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def socket_states(spec: ItemSpec, item_hash: int) -> list[dict[str, Any]]:
+    """DestinyItemSocketState list for an owned item: its definition's initial plugs."""
+    gen_index = spec.index_of(item_hash)
+    if gen_index is None:
+        return []  # an item the manifest does not know yet
+    item = build_item(spec, gen_index, 0)
+    return [
+        {"plugHash": s["singleInitialItemHash"], "isEnabled": True, "isVisible": s.get("defaultVisible", True)}
+        for s in (item.get("sockets") or {}).get("socketEntries", [])
+    ]

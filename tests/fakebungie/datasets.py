@@ -1,0 +1,230 @@
+"""The real manifest snapshots the fake serves, and the table bodies behind its paths."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .items import DATA_DIR, ItemSpec, legacy_table_bytes, table_file
+
+MANIFESTS_DIR = DATA_DIR / "manifests"
+ITEM_TABLE = "DestinyInventoryItemDefinition"
+# 2017 tables converted to the modern keyed-by-hash shape: the item table's friends.
+LEGACY_TABLES = ("DestinyDamageTypeDefinition", "DestinyItemTierTypeDefinition", "DestinyItemCategoryDefinition")
+LANGUAGES = ("en", "fr")
+CHUNK = 256 * 1024
+# A fixed namespace so GUIDs are a pure function of (version, publish number).
+_GUID_NAMESPACE = uuid.UUID("6d0c6a0e-3c1c-4b8e-9a43-fa4eb0e5f0a1")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One directory of ``data/manifests``: a real manifest.json and its small tables."""
+
+    name: str  # e.g. "2026-06-16"
+    path: Path
+
+    @functools.cached_property
+    def manifest(self) -> dict[str, Any]:
+        return orjson.loads((self.path / "manifest.json").read_bytes())
+
+    @property
+    def version(self) -> str:
+        return self.manifest["Response"]["version"]
+
+    @functools.cached_property
+    def table_files(self) -> dict[str, Path]:
+        """Tables with real JSON bytes. The sample's NodeStepSummary/TalentGrid files are
+        Bungie's HTML shell (those tables left the manifest), so they are not tables."""
+        out = {}
+        for f in sorted(self.path.glob("Destiny*.json")):
+            with open(f, "rb") as fh:
+                if fh.read(1) == b"{":
+                    out[f.stem] = f
+        return out
+
+    @functools.cached_property
+    def html_page(self) -> bytes:
+        for f in sorted(self.path.glob("Destiny*.json")):
+            data = f.read_bytes()
+            if data.lstrip().startswith(b"<"):
+                return data
+        return b"<!doctype html><html><body>Bungie.net</body></html>"
+
+    def served_tables(self) -> list[str]:
+        """Real listing order, restricted to tables with data here; extras appended."""
+        have = set(self.table_files) | {ITEM_TABLE, *LEGACY_TABLES}
+        listed = list(self.manifest["Response"]["jsonWorldComponentContentPaths"]["en"])
+        return [t for t in listed if t in have] + sorted(have - set(listed))
+
+
+@functools.cache
+def datasets() -> dict[str, Dataset]:
+    out = {}
+    for d in sorted(MANIFESTS_DIR.iterdir()):
+        if (d / "manifest.json").exists():
+            name = d.name.split("_", 1)[0]
+            out[name] = Dataset(name=name, path=d)
+    return out
+
+
+def get_dataset(name: str) -> Dataset:
+    try:
+        return datasets()[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(datasets())}") from None
+
+
+def make_guid(version: str, publish_number: int) -> str:
+    return str(uuid.uuid5(_GUID_NAMESPACE, f"{version}#{publish_number}"))
+
+
+@dataclass
+class Published:
+    """One published manifest version: what the Manifest endpoint points at."""
+
+    number: int
+    version: str
+    dataset: Dataset
+    items: ItemSpec
+    guid: str
+    served_counts: dict[str, int] = field(default_factory=dict)  # path -> requests (404 quirk)
+
+    def table_path(self, lang: str, table: str) -> str:
+        return f"/common/destiny2_content/json/{lang}/{table}-{self.guid}.json"
+
+    def aggregate_path(self, lang: str) -> str:
+        return f"/common/destiny2_content/json/{lang}/aggregate-{self.guid}.json"
+
+    def manifest_response(self) -> dict[str, Any]:
+        """The dataset's real Response with the JSON paths rewritten to what is served."""
+        response = orjson.loads(orjson.dumps(self.dataset.manifest["Response"]))
+        response["version"] = self.version
+        tables = self.dataset.served_tables()
+        response["jsonWorldComponentContentPaths"] = {
+            lang: {t: self.table_path(lang, t) for t in tables} for lang in LANGUAGES
+        }
+        response["jsonWorldContentPaths"] = {lang: self.aggregate_path(lang) for lang in LANGUAGES}
+        return response
+
+    def body(self, lang: str, table: str) -> Body | None:
+        if table == ITEM_TABLE:
+            return FileBody(table_file(self.items, lang))
+        if table in LEGACY_TABLES:
+            raw = legacy_table_bytes(table)
+            return BytesBody(raw if lang == "en" else _translate(raw, lang))
+        path = self.dataset.table_files.get(table)
+        if path is None:
+            return None
+        return FileBody(path) if lang == "en" else BytesBody(_translated_file(path, lang))
+
+    def aggregate_body(self, lang: str) -> Body:
+        parts: list[Body] = []
+        for i, table in enumerate(self.dataset.served_tables()):
+            parts.append(BytesBody((b"{" if i == 0 else b",") + orjson.dumps(table) + b":"))
+            body = self.body(lang, table)
+            assert body is not None
+            parts.append(body)
+        parts.append(BytesBody(b"}"))
+        return ConcatBody(parts)
+
+    def entity(self, table: str, item_hash: int) -> dict[str, Any] | None:
+        if table == ITEM_TABLE:
+            return self.items.item(item_hash)
+        if table in LEGACY_TABLES:
+            return _parsed_bytes(legacy_table_bytes(table)).get(str(item_hash))
+        path = self.dataset.table_files.get(table)
+        return None if path is None else _parsed_file(path).get(str(item_hash))
+
+    def has_table(self, table: str) -> bool:
+        return table in self.dataset.served_tables()
+
+
+def _translate(raw: bytes, lang: str) -> bytes:
+    """Deterministic stand-in for a translation: names prefixed with ``[lang] ``."""
+    table = orjson.loads(raw)
+    for entry in table.values():
+        props = entry.get("displayProperties") if isinstance(entry, dict) else None
+        if isinstance(props, dict) and isinstance(props.get("name"), str):
+            props["name"] = f"[{lang}] {props['name']}"
+    return orjson.dumps(table)
+
+
+@functools.lru_cache(maxsize=64)
+def _translated_file(path: Path, lang: str) -> bytes:
+    return _translate(path.read_bytes(), lang)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_file(path: Path) -> dict[str, Any]:
+    return orjson.loads(path.read_bytes())
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_bytes(raw: bytes) -> dict[str, Any]:
+    return orjson.loads(raw)
+
+
+# -- bodies: sized byte sources that can be streamed from disk --------------------------------
+
+
+class Body:
+    def size(self) -> int:
+        raise NotImplementedError
+
+    def chunks(self, limit: int | None = None) -> Iterator[bytes]:
+        raise NotImplementedError
+
+
+@dataclass
+class BytesBody(Body):
+    data: bytes
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def chunks(self, limit: int | None = None) -> Iterator[bytes]:
+        data = self.data if limit is None else self.data[:limit]
+        for start in range(0, len(data), CHUNK):
+            yield data[start : start + CHUNK]
+
+
+@dataclass
+class FileBody(Body):
+    path: Path
+
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    def chunks(self, limit: int | None = None) -> Iterator[bytes]:
+        remaining = self.size() if limit is None else limit
+        with open(self.path, "rb") as fh:
+            while remaining > 0:
+                chunk = fh.read(min(CHUNK, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                yield chunk
+
+
+@dataclass
+class ConcatBody(Body):
+    parts: list[Body]
+
+    def size(self) -> int:
+        return sum(p.size() for p in self.parts)
+
+    def chunks(self, limit: int | None = None) -> Iterator[bytes]:
+        remaining = self.size() if limit is None else limit
+        for part in self.parts:
+            if remaining <= 0:
+                return
+            take = min(part.size(), remaining)
+            remaining -= take
+            yield from part.chunks(take)
