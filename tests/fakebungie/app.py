@@ -210,6 +210,7 @@ class FakeBungie:
         pub = Published(number=number, version=version, dataset=ds, items=spec, guid=make_guid(version, number))
         self._versions.append(pub)
         self._by_guid[pub.guid] = pub
+        self._manifest_requests = 0
         log.info("published %s (dataset %s, %d items, guid %s)", version, ds.name, len(spec), pub.guid)
         return pub
 
@@ -234,6 +235,7 @@ class FakeBungie:
         with self._lock:
             if flap is not None:
                 self._flap = flap
+                self._manifest_requests = 0  # the next Manifest call answers the newest version
             if table_404_after_publish is not None:
                 self._table_404_after_publish = table_404_after_publish
 

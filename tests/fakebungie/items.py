@@ -77,34 +77,17 @@ WEAPON_STATS = (
 ARMOR_STATS = (2996146975, 392767087, 1943323491, 1735777505, 144602215, 4244567218)
 POWER_STAT = 1935470627
 SOCKET_CATEGORIES = (3956125808, 4241085061, 2685412949, 590099826, 3154740035)
-# Buckets that still exist in the 2025-2026 sample tables; 2017 rows pointing elsewhere
-# (e.g. the retired Shaders bucket) are moved to Modifications.
-LIVE_BUCKETS = frozenset(
-    {
-        KINETIC,
-        ENERGY,
-        POWER,
-        HELMET,
-        GAUNTLETS,
-        CHEST,
-        LEGS,
-        CLASS_ITEM,
-        GHOST,
-        GENERAL_VAULT,
-        CONSUMABLES,
-        MODIFICATIONS,
-        2422292810,
-        1801258597,
-        3621873013,
-        284967655,
-        2025709351,
-        4274335291,
-        375726501,
-        3284755031,
-        1345459588,
-        3054419239,
-    }
-)
+
+
+@functools.cache
+def live_buckets() -> frozenset[int]:
+    """Buckets present in every sample bucket table (2025-12 .. 2026-06). 2017 rows that
+    point elsewhere (e.g. the retired Shaders bucket) are moved to Modifications."""
+    sets = [
+        {int(h) for h in orjson.loads(f.read_bytes())}
+        for f in (DATA_DIR / "manifests").glob("*/DestinyInventoryBucketDefinition.json")
+    ]
+    return frozenset(set.intersection(*sets))
 
 
 def fnv1a32(text: str) -> int:
@@ -351,7 +334,7 @@ def _bucket_and_type(row: dict[str, Any]) -> tuple[int, int]:
     item_type = row.get("itemType", 0)
     if bucket == GHOST:
         item_type = ITEM_TYPE_GHOST  # modern Ghost shells have their own item type
-    if bucket not in LIVE_BUCKETS:
+    if bucket not in live_buckets():
         bucket = MODIFICATIONS
     return bucket, item_type
 
@@ -408,7 +391,7 @@ def build_item(spec: ItemSpec, gen_index: int, position: int, lang: str = "en") 
     item["itemType"] = item_type
     item.setdefault("itemSubType", 0)
     item["hash"] = item_hash
-    item["index"] = position
+    item["index"] = gen_index  # stable per item, so removing one does not "change" the rest
     item["redacted"] = False
     item["blacklisted"] = False
     item["collectibleHash"] = fnv1a32(f"collectible-{item_hash}")
