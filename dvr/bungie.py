@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 import requests
@@ -38,10 +38,17 @@ USER_AGENT = "DestinyVaultRaider/1.0 (+https://github.com/dvr; Django)"
 # PlatformErrorCodes (openapi.json, Exceptions.PlatformErrorCodes) that decide a kind.
 SUCCESS = 1
 SYSTEM_DISABLED = 5
-THROTTLE_CODES = frozenset({31, 35, 36, 37, 51, 1672})
-AUTH_CODES = frozenset({12, 22, 99, 2106, 2108, 2110, 2111, 2112})
-# DestinyAccountNotFound, DestinyCharacterNotFound, DestinyItemNotFound, …BucketNotFound
-NOT_FOUND_CODES = frozenset({1601, 1620, 1623, 1629, 1633})
+# ThrottleLimitExceeded(31), …Minutes(35), …Momentarily(36), …Seconds(37),
+# PerEndpointRequestThrottleExceeded(51), PerApplication…/PerUserThrottleExceeded(54-57),
+# DestinyThrottledByGameServer(1672).
+THROTTLE_CODES = frozenset({31, 35, 36, 37, 51, 54, 55, 56, 57, 1672})
+# The player's token or authorization: InsufficientPrivileges(12), WebAuthModuleAsyncFailed(22),
+# WebAuthRequired(99), AuthorizationCodeInvalid(2106), AccessNotPermittedByApplicationScope(2108),
+# RefreshTokenNotYetValid(2110) … AuthorizationRecordRevoked(2124). Not the API-key codes
+# (2101, 2102, 2107, 2125, 2126): those are DVR's own configuration, not the player's.
+AUTH_CODES = frozenset({12, 22, 99, 2106, 2108, 2110, 2111, 2112, *range(2115, 2125)})
+# NotFound(21), DestinyAccountNotFound, DestinyCharacterNotFound, DestinyItemNotFound, …BucketNotFound
+NOT_FOUND_CODES = frozenset({21, 1601, 1620, 1623, 1629, 1633})
 
 # Statuses worth another try for an idempotent GET; 4xx other than 429 are final.
 RETRY_HTTP_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -137,7 +144,7 @@ def error_from_envelope(body: Mapping[str, Any], *, http_status: int | None = No
         return BungieThrottled(message, **kwargs)
     if code in AUTH_CODES:
         return BungieAuthError(message, **kwargs)
-    if code in NOT_FOUND_CODES:
+    if code in NOT_FOUND_CODES or http_status == 404:
         return BungieNotFound(message, **kwargs)
     return BungieError(message, **kwargs)
 
@@ -154,10 +161,13 @@ def parse_envelope(content: bytes, *, http_status: int, content_type: str = "") 
         kind = "an HTML page" if content.lstrip()[:1] == b"<" else "a body that is not JSON"
         if http_status == 404:
             raise BungieNotFound(f"HTTP 404 with {kind}", http_status=http_status) from None
-        raise BungieTransportError(
+        error = BungieTransportError(
             f"Bungie answered HTTP {http_status} with {kind} ({content_type or 'no content type'})",
             http_status=http_status,
-        ) from None
+        )
+        # An HTML shell with 200 or a 5xx is worth another try; a 4xx (but 429) is final.
+        error.retryable = http_status < 400 or http_status in RETRY_HTTP_STATUSES
+        raise error from None
     if not isinstance(body, dict) or "ErrorCode" not in body:
         raise BungieTransportError(
             f"Bungie answered HTTP {http_status} with JSON that is not an envelope",
@@ -209,10 +219,13 @@ class BungieClient:
     # --- URLs ----------------------------------------------------------------------------
     def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         """An absolute Bungie URL for ``path`` (``/Platform/...``, ``/common/...``, icons)."""
-        if path.startswith(("http://", "https://")):
+        parts = urlsplit(path)
+        if parts.scheme or parts.netloc or path.lstrip().startswith("//"):
             raise ValueError("pass a path, not a URL: every Bungie URL comes from BUNGIE_ROOT_URL")
-        url = urljoin(self.root_url + "/", path.lstrip("/"))
-        return f"{url}?{urlencode(params)}" if params else url
+        url = self.root_url + "/" + path.lstrip("/")
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(params)
+        return url
 
     def platform_url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         return self.url("/Platform/" + path.lstrip("/"), params)
@@ -333,7 +346,7 @@ class BungieClient:
         directory: Path | str | None = None,
         params: Mapping[str, Any] | None = None,
         progress: ProgressCallback | None = None,
-        chunk_size: int = 1 << 20,
+        chunk_size: int = 1 << 18,
     ) -> Download:
         """Stream a Bungie file (``/common/destiny2_content/...``) to a temporary file.
 
@@ -369,6 +382,8 @@ class BungieClient:
                 encoded = response.headers.get("Content-Encoding", "identity") not in ("", "identity")
                 if expected is not None and not encoded and size != expected:
                     raise BungieTransportError(f"GET {path}: received {size} of {expected} bytes", http_status=200)
+                if size <= _ENVELOPE_MAX_BYTES:
+                    _raise_for_envelope_file(path, target)
             except requests.RequestException as exc:
                 target.unlink(missing_ok=True)
                 raise BungieTransportError(f"GET {path} broke off after {size} bytes: {type(exc).__name__}") from exc
@@ -391,6 +406,21 @@ def _raise_for_file_status(path: str, response: requests.Response) -> None:
     if response.status_code == 404:
         raise BungieNotFound(f"GET {path}: HTTP 404", http_status=404)
     raise BungieTransportError(f"GET {path}: HTTP {response.status_code}", http_status=response.status_code)
+
+
+# A table is an object keyed by hashes; a small file with Bungie's envelope keys is an error
+# answered with status 200 (maintenance and throttling have reached file downloads that way).
+_ENVELOPE_MAX_BYTES = 65536
+
+
+def _raise_for_envelope_file(path: str, target: Path) -> None:
+    try:
+        body = orjson.loads(target.read_bytes())
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(body, dict) and "ErrorCode" in body and "ErrorStatus" in body:
+        parse_envelope(orjson.dumps(body), http_status=200)
+        raise BungieTransportError(f"GET {path}: HTTP 200 with a Bungie envelope, not a file", http_status=200)
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -10,7 +10,8 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -345,7 +346,7 @@ def _sync_tables(attempt: _Attempt, manifest: dict[str, Any], languages: list[st
 
     # Tables that disappeared from Bungie's list: everything they held is removed.
     listed = {(language, name) for language, name, _ in work}
-    for (language, name), live in live_tables.items():
+    for language, name in live_tables:
         if (language, name) not in listed and language in languages:
             removed = _retire(name, language, attempt, hashes=None)
             if removed:
@@ -362,8 +363,8 @@ def _add_counts(result: SyncResult, counts: TableCounts, changed: bool) -> None:
 
 
 def _download_table(path: str, seq: int, progress: Progress) -> bungie.Download:
-    """Download one table, retrying a 404 or an HTML body with a cache-busting query:
-    right after a publish Bungie's CDN has served both for a few minutes."""
+    """Download one table, retrying a 404, an HTML body or a broken transfer with a
+    cache-busting query: right after a publish Bungie's CDN has served all three."""
     delay = settings.MANIFEST_TABLE_RETRY_SECONDS
     directory = settings.MANIFEST_DOWNLOAD_DIR
     for attempt in range(1, TABLE_ATTEMPTS + 1):
@@ -371,10 +372,9 @@ def _download_table(path: str, seq: int, progress: Progress) -> bungie.Download:
         try:
             return bungie.client().download(path, directory=directory, params=params, progress=progress.downloaded)
         except (bungie.BungieNotFound, bungie.BungieTransportError) as exc:
-            retry_worthy = isinstance(exc, bungie.BungieNotFound) or "HTML" in str(exc)
-            if not retry_worthy or attempt == TABLE_ATTEMPTS:
-                raise SyncFailed(f"download of {path} failed: {exc}") from exc
-            logger.warning("manifest table %s: %s; retrying with a cache-buster", path, exc)
+            if attempt == TABLE_ATTEMPTS:
+                raise SyncFailed(f"table download failed after {attempt} tries: {exc}") from exc
+            logger.warning("manifest table download: %s; retrying with a cache-buster", exc)
             time.sleep(delay * 2 ** (attempt - 1))
     raise AssertionError("unreachable")
 
@@ -474,17 +474,18 @@ class _writer:
     def __init__(self, table: str, language: str, seq: int) -> None:
         self.table, self.language, self.seq = table, language, seq
         self.db_table = Definition._meta.db_table
+        self._stack = ExitStack()
         self._copy: Any = None
         self._cursor: Any = None
         self._batch: list[tuple[Any, ...]] = []
 
-    def __enter__(self) -> Any:
-        self._cursor = connection.cursor()
+    def __enter__(self) -> Callable[[int, bytes, int, str], None]:
+        self._cursor = self._stack.enter_context(connection.cursor())
         if connection.vendor == "postgresql":
             sql = f"COPY {self.db_table} ({', '.join(self.COLUMNS)}) FROM STDIN"
-            self._copy = self._cursor.cursor.copy(sql)
-            self._copy.__enter__()
+            self._copy = self._stack.enter_context(self._cursor.cursor.copy(sql))
             return self._write_copy
+        self._stack.callback(self._flush)
         return self._write_batch
 
     def _write_copy(self, entry_hash: int, data: bytes, digest: int, name: str) -> None:
@@ -498,19 +499,14 @@ class _writer:
     def _flush(self) -> None:
         if self._batch:
             placeholders = ", ".join(["%s"] * len(self.COLUMNS))
-            self._cursor.executemany(
-                f"INSERT INTO {self.db_table} ({', '.join(self.COLUMNS)}) VALUES ({placeholders})", self._batch
-            )
+            sql = f"INSERT INTO {self.db_table} ({', '.join(self.COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
+            self._cursor.executemany(sql, self._batch)
             self._batch.clear()
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        try:
-            if self._copy is not None:
-                self._copy.__exit__(exc_type, exc, tb)
-            elif exc_type is None:
-                self._flush()
-        finally:
-            self._cursor.close()
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        if exc_type is not None:
+            self._batch.clear()  # nothing more to write: the attempt is failing
+        return self._stack.__exit__(exc_type, exc, tb)
 
 
 def _activate(attempt: _Attempt) -> None:
