@@ -32,3 +32,32 @@ def bungie(fake_bungie: FakeBungieServer, settings) -> FakeBungieServer:  # noqa
     settings.BUNGIE_RETRY_BUDGET = 3
     settings.MANIFEST_TABLE_RETRY_SECONDS = 0.01
     return fake_bungie
+
+
+@pytest.fixture
+def dvr_env(bungie: FakeBungieServer, settings) -> dict[str, str]:
+    """Environment for a DVR subprocess (command, qcluster, gunicorn) that shares this
+    test's database, Redis and fake Bungie."""
+    import os
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    else:
+        database_url = f"sqlite:///{db['NAME']}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "BUNGIE_ROOT_URL": bungie.url,
+        "BUNGIE_API_KEY": "fake-api-key",
+        "BUNGIE_CLIENT_ID": "12345",
+        "BUNGIE_CLIENT_SECRET": "fake-client-secret",
+        "MANIFEST_TABLE_RETRY_SECONDS": "0.01",
+        "BUNGIE_RETRY_BUDGET": "3",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if not settings.REDIS_URL:
+        env.pop("REDIS_URL", None)
+    return env

@@ -1,0 +1,114 @@
+"""One sync at a time, across threads and processes; the cluster runs queued refreshes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from manifest.models import Definition, ManifestState, ManifestVersion
+from manifest.sync import manifest_sync
+from manifest.tasks import enqueue_refresh
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_until(predicate, seconds: float = 90, what: str = "condition") -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_two_threads_refreshing_at_once_one_syncs_and_the_other_is_told_it_is_running(bungie):
+    bungie.app.misbehave("slow", on="tables", seconds=0.3, count=3)
+    results = []
+
+    def run() -> None:
+        try:
+            results.append(manifest_sync())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sorted(r.outcome for r in results) == ["busy", "live"]
+    busy = next(r for r in results if r.outcome == "busy")
+    assert busy.temporary and "already running" in busy.summary()
+    assert ManifestVersion.objects.count() == 1
+    seq = ManifestState.get().active_seq
+    assert Definition.objects.filter(valid_from=seq).count() == Definition.objects.count()
+
+
+def test_two_processes_refreshing_at_once_one_syncs_and_the_other_exits_75(bungie, dvr_env):
+    bungie.app.misbehave("slow", on="tables", seconds=0.5, count=4)
+    command = [sys.executable, "manage.py", "refresh_manifest"]
+    first = subprocess.Popen(command, env=dvr_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: bungie.app.stats()["tables"], what="the first sync to download")
+    second = subprocess.run(command, env=dvr_env, capture_output=True, text=True, timeout=120)
+    out, _ = first.communicate(timeout=120)
+
+    assert second.returncode == 75
+    assert "already running" in second.stdout + second.stderr
+    assert first.returncode == 0, out
+    assert ManifestState.get().active is not None
+
+
+def test_a_refresh_queued_while_a_sync_runs_is_refused_at_once(bungie):
+    from manifest.locking import sync_lock
+
+    done = threading.Event()
+    holding = threading.Event()
+
+    def hold() -> None:
+        with sync_lock():
+            holding.set()
+            done.wait(30)
+        connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(10)
+    try:
+        outcome = enqueue_refresh(requested_by="test")
+    finally:
+        done.set()
+        holder.join(10)
+
+    assert outcome == {"queued": False, "running": True, "message": "a manifest sync is already running"}
+
+
+def test_a_real_qcluster_runs_an_enqueued_refresh(bungie, dvr_env):
+    from django_q.brokers import get_broker
+
+    get_broker().purge_queue()
+    cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=dvr_env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        outcome = enqueue_refresh(requested_by="test")
+        assert outcome["queued"]
+        wait_until(lambda: ManifestState.objects.filter(active__isnull=False).exists(), what="the cluster's sync")
+    finally:
+        cluster.send_signal(signal.SIGTERM)
+        try:
+            cluster.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            cluster.kill()
+
+    from django_q.models import Task
+
+    wait_until(lambda: Task.objects.filter(func="manifest.tasks.refresh_manifest").exists(), 10, "the task result")
+    task = Task.objects.get(func="manifest.tasks.refresh_manifest")
+    assert task.success
+    assert task.result["outcome"] == "live"
