@@ -92,7 +92,6 @@ class OwnedItem:
             transferStatus=1 if self.place == "equipped" else 0,
             lockable=self.instanced,
             state=0,
-            dismantlePermission=0,
             isWrapper=False,
             tooltipNotificationIndexes=[],
             versionNumber=0,
@@ -453,7 +452,6 @@ class Player:
                 "transferStatus": 2,
                 "lockable": False,
                 "state": 0,
-                "dismantlePermission": 0,
                 "isWrapper": False,
                 "tooltipNotificationIndexes": [],
             }
