@@ -1,0 +1,250 @@
+"""The ways in to a sync besides the command: the schedule, the admin action, the refresh
+endpoint (and its 2017 alias), and the webhook that tells operators."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+from django_q.brokers import get_broker
+from django_q.models import Schedule
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from manifest.models import ManifestVersion
+from manifest.sync import manifest_sync
+from manifest.tasks import SCHEDULE_NAME
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def broker():
+    queue = get_broker()
+    queue.purge_queue()
+    yield queue
+    queue.purge_queue()
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_user("ada", password="pw-ada-123", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def player(db):
+    return get_user_model().objects.create_user("guardian", password="pw-guardian-123")
+
+
+def csrf_client(user) -> tuple[Client, str]:
+    client = Client(enforce_csrf_checks=True)
+    client.get("/admin/login/")  # sets the CSRF cookie
+    client.force_login(user)
+    return client, client.cookies["csrftoken"].value
+
+
+# --- the schedule -------------------------------------------------------------------------
+def test_the_schedule_exists_exactly_once_after_migrating_twice(settings):
+    settings.MANIFEST_CHECK_MINUTES = 7
+    call_command("migrate", verbosity=0)
+    call_command("migrate", verbosity=0)
+
+    schedules = Schedule.objects.filter(name=SCHEDULE_NAME)
+    assert schedules.count() == 1
+    schedule = schedules.get()
+    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
+        "manifest.tasks.refresh_manifest", Schedule.MINUTES, 7, -1
+    )
+
+
+def test_cluster_settings_suit_a_long_job(settings):
+    q = settings.Q_CLUSTER
+    assert q["timeout"] < q["retry"]
+    assert q["max_attempts"] == 1
+    assert q["catch_up"] is False
+
+
+# --- the refresh endpoint -------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/manifest/refresh/", "/updateManifest"])
+def test_staff_with_csrf_queues_a_refresh(path, staff, broker):
+    client, token = csrf_client(staff)
+
+    response = client.post(path, HTTP_X_CSRFTOKEN=token)
+
+    assert response.status_code == 202
+    body = response.json()
+    assert body["queued"] is True and body["task_id"]
+    assert broker.queue_size() == 1
+
+
+def test_staff_without_csrf_is_refused(staff, broker):
+    client, _ = csrf_client(staff)
+
+    response = client.post("/manifest/refresh/")
+
+    assert response.status_code == 403
+    assert broker.queue_size() == 0
+
+
+def test_a_player_who_is_not_staff_is_refused(player, broker):
+    client, token = csrf_client(player)
+
+    response = client.post("/manifest/refresh/", HTTP_X_CSRFTOKEN=token)
+
+    assert response.status_code == 403
+    assert broker.queue_size() == 0
+
+
+def test_anonymous_is_asked_to_authenticate(client, broker):
+    response = client.post("/manifest/refresh/")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert broker.queue_size() == 0
+
+
+def test_the_bearer_token_queues_a_refresh_without_a_session(client, settings, broker):
+    settings.MANIFEST_REFRESH_TOKEN = "s3cret-refresh-token"
+
+    response = client.post("/manifest/refresh/", {"force": "1"}, HTTP_AUTHORIZATION="Bearer s3cret-refresh-token")
+
+    assert response.status_code == 202
+    assert response.json()["force"] is True
+    assert broker.queue_size() == 1
+
+
+@pytest.mark.parametrize("header", ["Bearer wrong", "Bearer ", "Basic czNjcmV0", "s3cret-refresh-token"])
+def test_a_bad_bearer_token_is_refused(client, settings, broker, header):
+    settings.MANIFEST_REFRESH_TOKEN = "s3cret-refresh-token"
+
+    response = client.post("/manifest/refresh/", HTTP_AUTHORIZATION=header)
+
+    assert response.status_code == 403
+    assert broker.queue_size() == 0
+
+
+def test_no_bearer_token_is_accepted_when_none_is_configured(client, settings, broker):
+    settings.MANIFEST_REFRESH_TOKEN = ""
+
+    response = client.post("/manifest/refresh/", HTTP_AUTHORIZATION="Bearer ")
+
+    assert response.status_code == 403
+
+
+def test_get_is_not_allowed(client):
+    assert client.get("/manifest/refresh/").status_code == 405
+
+
+# --- the admin ----------------------------------------------------------------------------------
+def test_the_admin_action_queues_a_refresh_and_says_so(bungie, staff, broker):
+    manifest_sync()
+    client = Client()
+    client.force_login(staff)
+    version = ManifestVersion.objects.get()
+
+    response = client.post(
+        "/admin/manifest/manifestversion/",
+        {"action": "refresh_manifest", "_selected_action": [version.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "Manifest refresh queued" in response.content.decode()
+    assert broker.queue_size() == 1
+
+
+def test_the_admin_action_works_before_any_manifest_exists(staff, broker):
+    client = Client()
+    client.force_login(staff)
+
+    response = client.post("/admin/manifest/manifestversion/", {"action": "refresh_manifest"}, follow=True)
+
+    assert "Manifest refresh queued" in response.content.decode()
+    assert broker.queue_size() == 1
+
+
+def test_the_admin_lists_versions_with_status_counts_and_reason(bungie, staff):
+    manifest_sync()
+    bungie.app.publish("2026-06-09")
+    bungie.app.misbehave("truncate_json", on="tables")
+    manifest_sync()
+    client = Client()
+    client.force_login(staff)
+
+    page = client.get("/admin/manifest/manifestversion/").content.decode()
+
+    assert "244122.26.06.10.2000-1-bnet.65386" in page
+    assert "not valid JSON" in page
+    assert client.get(f"/admin/manifest/manifestversion/{ManifestVersion.objects.first().pk}/change/").status_code == 200
+
+
+def test_a_player_cannot_open_the_admin(player):
+    client = Client()
+    client.force_login(player)
+
+    response = client.get("/admin/manifest/manifestversion/")
+
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+# --- the webhook ------------------------------------------------------------------------------
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict], list[int]]]:
+    """A Slack-like receiver on loopback; ``statuses`` decides what it answers."""
+    received: list[dict] = []
+    statuses: list[int] = [200]
+
+    @Request.application
+    def app(request: Request) -> Response:
+        received.append(json.loads(request.get_data()))
+        return Response("ok", status=statuses[0])
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received, statuses
+    server.shutdown()
+
+
+def test_the_webhook_hears_of_a_new_version(bungie, settings, webhook):
+    url, received, _ = webhook
+    settings.MANIFEST_WEBHOOK_URL = url
+
+    manifest_sync()
+    manifest_sync()  # no change: no message
+
+    assert len(received) == 1
+    assert "244122.26.06.10.2000-1-bnet.65386 is live" in received[0]["text"]
+    assert received[0]["content"] == received[0]["text"]
+    assert received[0]["dvr"]["outcome"] == "live"
+
+
+def test_the_webhook_hears_of_a_failed_sync(bungie, settings, webhook):
+    url, received, _ = webhook
+    settings.MANIFEST_WEBHOOK_URL = url
+    bungie.app.misbehave("truncate_json", on="tables")
+
+    manifest_sync()
+
+    assert len(received) == 1
+    assert "failed" in received[0]["text"]
+
+
+def test_a_failing_webhook_never_fails_the_sync(bungie, settings, webhook):
+    url, _, statuses = webhook
+    statuses[0] = 500
+    settings.MANIFEST_WEBHOOK_URL = url
+
+    assert manifest_sync().outcome == "live"
+
+
+def test_an_unreachable_webhook_never_fails_the_sync(bungie, settings):
+    settings.MANIFEST_WEBHOOK_URL = "http://127.0.0.1:9/hook"
+
+    assert manifest_sync().outcome == "live"
