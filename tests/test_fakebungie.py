@@ -815,3 +815,27 @@ def test_the_command_line_serves_the_manifest() -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert "GET /Platform/Destiny2/Manifest/" in err
+
+
+def test_quirks_can_be_switched_on_through_misbehave_over_http(fake: FakeBungieServer) -> None:
+    old = manifest(fake)["version"]
+    post = lambda action, body: requests.post(f"{fake.url}/__fake__/{action}", json=body, timeout=30)  # noqa: E731
+    new = post("publish", {"dataset": "2026-06-23"}).json()["version"]
+    assert post("misbehave", {"kind": "flap"}).json()["flap"] is True
+    assert [manifest(fake)["version"] for _ in range(2)] == [new, old]
+    assert post("misbehave", {"kind": "table_404_after_publish", "count": 1}).json()["table_404_after_publish"] == 1
+
+
+def test_maintenance_on_the_token_endpoint_is_http_400(fake: FakeBungieServer) -> None:
+    fake.app.misbehave("maintenance", on="token", count=1)
+    r = token_request(fake, grant_type="refresh_token", refresh_token="x")
+    assert (r.status_code, r.json()["ErrorCode"]) == (400, 5)
+
+
+def test_stats_count_each_kind_of_item_action(fake: FakeBungieServer, token: str) -> None:
+    char = fake.app.player.character_ids[0]
+    item = find_item(fake, "inventory", char)
+    action(fake, token, "EquipItem", {"itemId": item["key"], "characterId": char})
+    action(fake, token, "TransferItem", {"itemId": "1", "itemReferenceHash": 1, "characterId": char})
+    counts = fake.app.stats()["counts"]
+    assert (counts["actions"], counts["equipitem"], counts["transferitem"]) == (2, 1, 1)

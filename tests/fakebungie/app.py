@@ -29,7 +29,7 @@ from werkzeug.wrappers import Request, Response
 from .datasets import LANGUAGES, Body, BytesBody, Published, datasets, get_dataset, make_guid
 from .envelopes import PlatformError, error_body, success_body
 from .faults import Fault, classify
-from .items import GENERAL_VAULT, ItemSpec, build_item
+from .items import GENERAL_VAULT, ItemSpec, build_item, table_file
 from .player import PROFILE_SIZES, Player
 
 log = logging.getLogger(__name__)
@@ -211,6 +211,9 @@ class FakeBungie:
         self._versions.append(pub)
         self._by_guid[pub.guid] = pub
         self._manifest_requests = 0
+        # Generate the English item table in the background now, so the first download of
+        # a full-size (~190 MB, several seconds) table does not stall the client.
+        threading.Thread(target=table_file, args=(spec, "en"), name="fakebungie-items", daemon=True).start()
         log.info("published %s (dataset %s, %d items, guid %s)", version, ds.name, len(spec), pub.guid)
         return pub
 
@@ -222,8 +225,15 @@ class FakeBungie:
         *,
         seconds: float = 1.0,
         status: int | None = None,
-    ) -> Fault:
+    ) -> Fault | None:
         """Switch a fault on for requests of path kind ``on`` (``count`` times, or until reset)."""
+        # The two quirks are switchable here too, so one call shape covers everything.
+        if kind == "flap":
+            self.quirks(flap=True)
+            return None
+        if kind == "table_404_after_publish":
+            self.quirks(table_404_after_publish=count if count is not None else 1)
+            return None
         fault = Fault(kind=kind, on=on, count=count, seconds=seconds, status=status)
         with self._lock:
             self._faults.append(fault)
@@ -379,6 +389,8 @@ class FakeBungie:
         )
         with self._lock:
             self._counts[kind] += 1
+            if kind == "actions":  # transfers, equips and pulls counted apart as well
+                self._counts[request.path.rstrip("/").rsplit("/", 1)[-1].lower()] += 1
             self._recent.append(record)
 
     def _take_fault(self, kind: str) -> Fault | None:
@@ -394,7 +406,9 @@ class FakeBungie:
 
     def _fault_response(self, fault: Fault, request: Request) -> Response:
         if fault.kind == "maintenance":
-            return self._json(error_body(5), fault.status or 503)
+            # Bungie's token endpoint answered maintenance with HTTP 400 (Bungie-net/api#1048).
+            default = 400 if classify(request.path) == "token" else 503
+            return self._json(error_body(5), fault.status or default)
         if fault.kind == "throttle":
             return self._json(error_body(36, throttle_seconds=int(fault.seconds)), fault.status or 200)
         if fault.kind == "expired_token":
@@ -736,7 +750,7 @@ class FakeBungie:
                 seconds=body.get("seconds", 1.0),
                 status=body.get("status"),
             )
-            return fault.to_dict()
+            return fault.to_dict() if fault is not None else self.state()
         if action == "quirks":
             self.quirks(flap=body.get("flap"), table_404_after_publish=body.get("table_404_after_publish"))
             return self.state()

@@ -10,7 +10,7 @@ from .server import FakeBungieServer
 
 
 @pytest.fixture
-def fake_bungie(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeBungieServer]:
+def fake_bungie() -> Iterator[FakeBungieServer]:
     """A fake Bungie.net on a free loopback port with fresh state; ``.url``, ``.app``."""
     with FakeBungieServer() as server:
         yield server
