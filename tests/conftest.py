@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -38,8 +39,6 @@ def bungie(fake_bungie: FakeBungieServer, settings) -> FakeBungieServer:  # noqa
 def dvr_env(bungie: FakeBungieServer, settings) -> dict[str, str]:
     """Environment for a DVR subprocess (command, qcluster, gunicorn) that shares this
     test's database, Redis and fake Bungie."""
-    import os
-
     from django.db import connection
 
     db = connection.settings_dict
@@ -61,3 +60,34 @@ def dvr_env(bungie: FakeBungieServer, settings) -> dict[str, str]:
     if not settings.REDIS_URL:
         env.pop("REDIS_URL", None)
     return env
+
+
+# Playwright's sync API keeps an event loop on the test thread; Django would then refuse
+# ORM calls from that thread. The tests know what they do.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download works here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
