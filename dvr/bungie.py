@@ -373,7 +373,9 @@ class BungieClient:
                 with os.fdopen(fd, "wb") as out:
                     for chunk in response.iter_content(chunk_size):
                         if size == 0 and chunk.lstrip()[:1] == b"<":
-                            raise BungieTransportError(f"GET {path}: HTTP 200 with an HTML page, not JSON", http_status=200)
+                            raise BungieTransportError(
+                                f"GET {path}: HTTP 200 with an HTML page, not JSON", http_status=200
+                            )
                         out.write(chunk)
                         digest.update(chunk)
                         size += len(chunk)
