@@ -258,3 +258,41 @@ def test_a_table_that_keeps_404ing_fails_the_attempt(bungie):
     assert result.outcome == "failed"
     assert "404" in result.reason
     assert ManifestState.get().active.version == V0616
+
+
+def test_a_table_that_disappears_has_its_entries_removed_and_one_that_appears_is_added(bungie):
+    manifest_sync()
+    races = live_rows("DestinyRaceDefinition")
+    assert races > 0
+
+    bungie.app.publish("2026-06-16", version="without-races", without=["DestinyRaceDefinition"])
+    gone = manifest_sync()
+
+    assert gone.outcome == "live", gone.reason
+    assert (gone.removed, gone.tables_changed) == (races, 1)
+    assert live_rows("DestinyRaceDefinition") == 0
+
+    bungie.app.publish("2026-06-16", version="races-back")
+    back = manifest_sync()
+
+    assert back.outcome == "live", back.reason
+    assert (back.added, back.removed) == (races, 0)
+    assert live_rows("DestinyRaceDefinition") == races
+
+
+@pytest.mark.parametrize(
+    "corruption, words",
+    [("list", "not a JSON object keyed by hash"), ("hash_mismatch", "has hash 3, not its key")],
+)
+def test_a_table_that_is_not_keyed_by_hash_fails_the_attempt(bungie, corruption, words):
+    manifest_sync()
+    rows_before = Definition.objects.count()
+    bungie.app.publish("2026-06-09", corrupt={"DestinyRaceDefinition": corruption})
+
+    result = manifest_sync()
+
+    assert result.outcome == "failed"
+    assert words in result.reason
+    assert "DestinyRaceDefinition" in result.reason
+    assert ManifestState.get().active.version == V0616
+    assert Definition.objects.count() == rows_before

@@ -186,13 +186,18 @@ class FakeBungie:
         *,
         same_version: bool = False,
         version: str | None = None,
+        without: Iterable[str] = (),
+        corrupt: dict[str, str] | None = None,
     ) -> Published:
         """Make a new current manifest version with new GUIDs in every path.
 
         The version string is the dataset's own; if that is already taken, a synthetic
         ``<dataset version>-fake<N>``; ``version=`` forces one; ``same_version=True`` keeps
         the current string while the paths change (a real Bungie quirk). Older versions'
-        files keep being served.
+        files keep being served. ``without`` leaves tables out of the listing (a table
+        that disappears); ``corrupt`` serves a table broken: ``{"Table": "list"}`` (not an
+        object keyed by hash) or ``{"Table": "hash_mismatch"}`` (an entry's hash differs
+        from its key).
         """
         with self._lock:
             ds = get_dataset(dataset) if dataset else self.current.dataset
@@ -203,11 +208,32 @@ class FakeBungie:
                 version = ds.version
                 if any(v.version == version for v in self._versions):
                     version = f"{ds.version}-fake{len(self._versions)}"
-            return self._publish_locked(ds, spec, version=version)
+            return self._publish_locked(ds, spec, version=version, without=frozenset(without), corrupt=corrupt)
 
-    def _publish_locked(self, ds: Any, spec: ItemSpec, *, version: str) -> Published:
-        number = len(self._versions)
-        pub = Published(number=number, version=version, dataset=ds, items=spec, guid=make_guid(version, number))
+    def revert(self) -> Published:
+        """Withdraw the newest publish: the endpoint answers the previous version again,
+        with its old paths (Bungie has reverted a publish whose files 404'd)."""
+        with self._lock:
+            if len(self._versions) < 2:
+                raise ValueError("nothing to revert to")
+            self._versions.pop()
+            return self._versions[-1]
+
+    def _publish_locked(
+        self,
+        ds: Any,
+        spec: ItemSpec,
+        *,
+        version: str,
+        without: frozenset[str] = frozenset(),
+        corrupt: dict[str, str] | None = None,
+    ) -> Published:
+        # Monotonic even after a revert, so no two publishes share a GUID.
+        self._publish_count = number = getattr(self, "_publish_count", -1) + 1
+        pub = Published(
+            number=number, version=version, dataset=ds, items=spec, guid=make_guid(version, number),
+            without=without, corrupt=dict(corrupt or {}),
+        )
         self._versions.append(pub)
         self._by_guid[pub.guid] = pub
         self._manifest_requests = 0
@@ -739,9 +765,16 @@ class FakeBungie:
             else:
                 spec = None
             pub = self.publish(
-                body.get("dataset"), spec, same_version=bool(body.get("same_version")), version=body.get("version")
+                body.get("dataset"),
+                spec,
+                same_version=bool(body.get("same_version")),
+                version=body.get("version"),
+                without=body.get("without", ()),
+                corrupt=body.get("corrupt"),
             )
             return self._version_info(pub)
+        if action == "revert":
+            return self._version_info(self.revert())
         if action == "misbehave":
             fault = self.misbehave(
                 body["kind"],

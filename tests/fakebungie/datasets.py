@@ -95,6 +95,13 @@ class Published:
     items: ItemSpec
     guid: str
     served_counts: dict[str, int] = field(default_factory=dict)  # path -> requests (404 quirk)
+    # Tables this publish leaves out of its listing (tables come and go at Bungie).
+    without: frozenset[str] = frozenset()
+    # Tables served broken on purpose: "list" (not keyed by hash) or "hash_mismatch".
+    corrupt: dict[str, str] = field(default_factory=dict)
+
+    def tables(self) -> list[str]:
+        return [t for t in self.dataset.served_tables() if t not in self.without]
 
     def table_path(self, lang: str, table: str) -> str:
         return f"/common/destiny2_content/json/{lang}/{table}-{self.guid}.json"
@@ -106,7 +113,7 @@ class Published:
         """The dataset's real Response with the JSON paths rewritten to what is served."""
         response = orjson.loads(orjson.dumps(self.dataset.manifest["Response"]))
         response["version"] = self.version
-        tables = self.dataset.served_tables()
+        tables = self.tables()
         response["jsonWorldComponentContentPaths"] = {
             lang: {t: self.table_path(lang, t) for t in tables} for lang in LANGUAGES
         }
@@ -114,6 +121,8 @@ class Published:
         return response
 
     def body(self, lang: str, table: str) -> Body | None:
+        if table in self.corrupt:
+            return BytesBody(_corrupt_table(self.corrupt[table]))
         if table == ITEM_TABLE:
             return FileBody(table_file(self.items, lang))
         if table in LEGACY_TABLES:
@@ -126,7 +135,7 @@ class Published:
 
     def aggregate_body(self, lang: str) -> Body:
         parts: list[Body] = []
-        for i, table in enumerate(self.dataset.served_tables()):
+        for i, table in enumerate(self.tables()):
             parts.append(BytesBody((b"{" if i == 0 else b",") + orjson.dumps(table) + b":"))
             body = self.body(lang, table)
             assert body is not None
@@ -143,7 +152,16 @@ class Published:
         return None if path is None else _parsed_file(path).get(str(item_hash))
 
     def has_table(self, table: str) -> bool:
-        return table in self.dataset.served_tables()
+        return table in self.tables()
+
+
+def _corrupt_table(kind: str) -> bytes:
+    """Valid JSON that is not a valid table: what a broken publish could serve."""
+    if kind == "list":
+        return orjson.dumps([{"hash": 1, "displayProperties": {"name": "one"}}])
+    if kind == "hash_mismatch":
+        return orjson.dumps({"1": {"hash": 1}, "2": {"hash": 3, "displayProperties": {"name": "wrong"}}})
+    raise ValueError(f"unknown corruption {kind!r}; known: list, hash_mismatch")
 
 
 def _translate(raw: bytes, lang: str) -> bytes:
