@@ -59,6 +59,7 @@ class ManifestVersionAdmin(admin.ModelAdmin):
             admin.helpers.ACTION_CHECKBOX_NAME
         ):
             post = request.POST.copy()
-            post.setlist(admin.helpers.ACTION_CHECKBOX_NAME, list(ManifestVersion.objects.values_list("pk", flat=True)[:1]) or ["0"])
+            any_pk = list(ManifestVersion.objects.values_list("pk", flat=True)[:1]) or ["0"]
+            post.setlist(admin.helpers.ACTION_CHECKBOX_NAME, any_pk)
             request.POST = post  # type: ignore[assignment]
         return super().changelist_view(request, extra_context)

@@ -41,7 +41,7 @@ Definitions = dict[int, dict[str, Any]]
 
 def normalize_hash(value: int | str) -> int:
     """An unsigned 32-bit hash from Bungie's unsigned form or the signed one of SQLite
-    manifests (hash − 2³²). Raises ValueError for anything else."""
+    manifests (hash - 2**32). Raises ValueError for anything else."""
     number = int(value)
     if -(UINT32 >> 1) <= number < 0:
         number += UINT32

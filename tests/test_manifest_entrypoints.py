@@ -180,7 +180,8 @@ def test_the_admin_lists_versions_with_status_counts_and_reason(bungie, staff):
 
     assert "244122.26.06.10.2000-1-bnet.65386" in page
     assert "not valid JSON" in page
-    assert client.get(f"/admin/manifest/manifestversion/{ManifestVersion.objects.first().pk}/change/").status_code == 200
+    change_page = f"/admin/manifest/manifestversion/{ManifestVersion.objects.first().pk}/change/"
+    assert client.get(change_page).status_code == 200
 
 
 def test_a_player_cannot_open_the_admin(player):

@@ -53,7 +53,7 @@ def test_force_downloads_again_and_writes_nothing_new(bungie):
     rows = Definition.objects.count()
     bungie.app.reset(stats=True)
 
-    code, out, _ = run_command("--force")
+    code, _, _ = run_command("--force")
 
     assert code == 0
     assert sum(bungie.app.stats()["tables"].values()) > 0
