@@ -2,25 +2,89 @@ from __future__ import annotations
 
 import hmac
 
+import orjson
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from manifest import history
+from manifest.lookup import normalize_hash
 from manifest.models import ManifestState, ManifestVersion
 from manifest.tasks import enqueue_refresh
 
 
 def versions(request: HttpRequest) -> HttpResponse:
     state = ManifestState.objects.filter(id=1).first()
+    shown = list(ManifestVersion.objects.all()[:200])
     context = {
-        "versions": ManifestVersion.objects.all()[:200],
+        "versions": shown,
         "active_id": state.active_id if state else None,
         "state": state,
+        "chart": history.chart(shown),
     }
     return render(request, "manifest/versions.html", context)
+
+
+def _version_or_404(version: str, request: HttpRequest) -> ManifestVersion:
+    pk = request.GET.get("id")
+    found = history.find_version(version[:200], pk=int(pk) if pk and pk.isdigit() else None)
+    if found is None:
+        raise Http404("no such manifest version")
+    return found
+
+
+def version_detail(request: HttpRequest, version: str) -> HttpResponse:
+    found = _version_or_404(version, request)
+    context = {
+        "version": found,
+        "tables": history.version_changes(found),
+        "same_string": ManifestVersion.objects.filter(version=found.version).exclude(pk=found.pk),
+    }
+    return render(request, "manifest/version.html", context)
+
+
+def table_changes(request: HttpRequest, version: str, table: str) -> HttpResponse:
+    found = _version_or_404(version, request)
+    kind = request.GET.get("kind", "changed")
+    if kind not in history.KINDS:
+        return render(request, "error.html", {"status": 400, "title": "Bad request",
+                      "message": "kind must be added, changed or removed."}, status=400)
+    if not found.tables.filter(name=table).exists():
+        raise Http404("no such table in this version")
+    page = Paginator(history.changes(found, table, kind), 100).get_page(request.GET.get("page"))
+    return render(request, "manifest/table.html", {"version": found, "table": table, "kind": kind, "page": page})
+
+
+def entry(request: HttpRequest, version: str, table: str, hash_id: str) -> HttpResponse:
+    found = _version_or_404(version, request)
+    try:
+        entry_hash = normalize_hash(hash_id)
+    except ValueError:
+        return render(request, "error.html", {"status": 400, "title": "Bad request",
+                      "message": "That is not a definition hash."}, status=400)
+    diff = history.entry_diff(found, table[:120], entry_hash)
+    if diff is None:
+        raise Http404("no such definition in this version")
+    current = orjson.dumps(diff.current, option=orjson.OPT_INDENT_2).decode() if diff.current else ""
+    return render(request, "manifest/entry.html", {"version": found, "diff": diff, "current_json": current})
+
+
+def search(request: HttpRequest) -> HttpResponse:
+    # Control characters (NUL above all: Postgres refuses it in text) never occur in names.
+    query = "".join(ch for ch in request.GET.get("q", "") if ch.isprintable()).strip()
+    if len(query) > history.MAX_QUERY_LENGTH:
+        return render(request, "manifest/search.html",
+                      {"query": query[: history.MAX_QUERY_LENGTH], "error": "That search is too long."}, status=400)
+    results = history.search(query) if query else []
+    active = ManifestState.objects.select_related("active").filter(id=1).first()
+    return render(request, "manifest/search.html", {
+        "query": query, "results": results, "limit": history.SEARCH_LIMIT,
+        "active": active.active if active else None,
+    })
 
 
 def _bearer_ok(request: HttpRequest) -> bool | None:

@@ -1,0 +1,111 @@
+"""JSON endpoints: definitions shaped like Bungie's own entity endpoint, and the manifest.
+
+`GET /api/definitions/<EntityType>/<hash>/` answers exactly as Bungie's
+`GET /Platform/Destiny2/Manifest/{entityType}/{hashIdentifier}/` does (the envelope and
+the definition as `Response`), so an existing Bungie client can use DVR as a mirror.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from manifest.history import find_version
+from manifest.lookup import active_seq, definitions, normalize_hash
+from manifest.models import Definition, ManifestState, ManifestVersion
+
+# PlatformErrorCodes used here (openapi.json, Exceptions.PlatformErrorCodes).
+PARAMETER_PARSE_FAILURE = (7, "ParameterParseFailure")
+INVALID_PARAMETERS = (18, "InvalidParameters")
+NOT_FOUND = (21, "NotFound")
+
+SERVED_VERSIONS = (ManifestVersion.Status.LIVE, ManifestVersion.Status.SUPERSEDED)
+
+
+def _json(body: Any, status: int = 200) -> HttpResponse:
+    return HttpResponse(orjson.dumps(body), status=status, content_type="application/json")
+
+
+def bungie_envelope(response: Any) -> dict[str, Any]:
+    return {"Response": response, "ErrorCode": 1, "ThrottleSeconds": 0, "ErrorStatus": "Success",
+            "Message": "Ok", "MessageData": {}}
+
+
+def bungie_error(code: tuple[int, str], message: str, status: int, **data: str) -> HttpResponse:
+    body = {"ErrorCode": code[0], "ThrottleSeconds": 0, "ErrorStatus": code[1], "Message": message,
+            "MessageData": data}
+    return _json(body, status)
+
+
+@require_GET
+def definition(request: HttpRequest, entity_type: str, hash_id: str) -> HttpResponse:
+    try:
+        entry_hash = normalize_hash(hash_id)
+    except ValueError:
+        return bungie_error(PARAMETER_PARSE_FAILURE, "The hash is not a 32-bit number.", 400,
+                            hashIdentifier=hash_id[:40])
+    language = request.GET.get("lang") or settings.MANIFEST_LANGUAGES[0]
+    if language not in settings.MANIFEST_LANGUAGES:
+        return bungie_error(INVALID_PARAMETERS, f"Language {language[:16]!r} is not kept here.", 400,
+                            lang=language[:16])
+    requested = request.GET.get("version")
+    if requested:
+        version = find_version(requested[:200])
+        if version is None or version.seq is None or version.status not in SERVED_VERSIONS:
+            return bungie_error(NOT_FOUND, "No stored manifest has that version.", 404, version=requested[:200])
+        seq = version.seq
+    else:
+        seq = active_seq()
+        if seq is None:
+            return bungie_error(NOT_FOUND, "No manifest has been synced yet.", 404)
+
+    etag = f'"{seq}-{language}-{entity_type}-{entry_hash}"'
+    if request.headers.get("If-None-Match") == etag:
+        return _not_modified(etag, immutable=bool(requested))
+    found = definitions(entity_type, [entry_hash], language=language, seq=seq).get(entry_hash)
+    if found is None and language != "en" and "en" in settings.MANIFEST_LANGUAGES:
+        # A translation that lags: Bungie's English definition beats no definition.
+        found = definitions(entity_type, [entry_hash], language="en", seq=seq).get(entry_hash)
+    if found is None:
+        if not Definition.objects.filter(entity_type=entity_type).exists():
+            return bungie_error(INVALID_PARAMETERS, "Unknown entity type.", 404, entityType=entity_type[:120])
+        return bungie_error(NOT_FOUND, "No definition with that hash.", 404, hashIdentifier=str(entry_hash))
+    response = _json(bungie_envelope(found))
+    _cache_headers(response, etag, immutable=bool(requested))
+    return response
+
+
+def _cache_headers(response: HttpResponse, etag: str, *, immutable: bool) -> None:
+    response["ETag"] = etag
+    # A definition under a version never changes; "current" moves at the next publish.
+    response["Cache-Control"] = "public, max-age=86400, immutable" if immutable else "public, max-age=300"
+
+
+def _not_modified(etag: str, *, immutable: bool) -> HttpResponse:
+    response = HttpResponse(status=304)
+    _cache_headers(response, etag, immutable=immutable)
+    return response
+
+
+@require_GET
+def manifest(request: HttpRequest) -> HttpResponse:
+    state = ManifestState.objects.select_related("active").filter(id=1).first()
+    if state is None or state.active is None:
+        return _json({"version": None, "message": "no manifest yet"}, 404)
+    version = state.active
+    tables = [
+        {"language": t.language, "name": t.name, "entries": t.entries, "size": t.size, "sha256": t.sha256,
+         "changed": t.changed}
+        for t in version.tables.all()
+    ]
+    return _json({
+        "version": version.version,
+        "detected_at": version.detected_at.isoformat(),
+        "live_at": version.live_at.isoformat() if version.live_at else None,
+        "last_checked_at": state.last_checked_at.isoformat() if state.last_checked_at else None,
+        "tables": tables,
+    })

@@ -1,0 +1,161 @@
+"""Definition lookups: one cache round trip warm, one query cold, never two versions at
+once, and the database when the cache is down."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import caches
+from django.db import connection
+
+from manifest.lookup import definitions, forget_active_seq, lookup, normalize_hash
+from manifest.models import Definition, ManifestState
+from manifest.sync import manifest_sync
+from tests.fakebungie.items import ItemSpec
+
+pytestmark = pytest.mark.django_db
+
+ITEMS = "DestinyInventoryItemDefinition"
+
+
+@pytest.fixture
+def synced(bungie):
+    bungie.app.publish(items=ItemSpec(count=1300, seed=5))
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+    return bungie
+
+
+def item_hashes(count: int = 1200) -> list[int]:
+    seq = ManifestState.get().active_seq
+    return list(Definition.objects.at(seq).filter(entity_type=ITEMS).values_list("hash", flat=True)[:count])
+
+
+class RedisCommands:
+    """Counts the commands redis-py sends (the client library, not our code)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import redis.connection
+
+        self.commands: list[str] = []
+        original = redis.connection.AbstractConnection.send_command
+
+        def counting(conn, *args, **kwargs):
+            self.commands.append(str(args[0]).upper())
+            return original(conn, *args, **kwargs)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", counting)
+
+
+def test_hashes_are_normalised_from_the_signed_sqlite_form():
+    assert normalize_hash(-1) == 4294967295
+    assert normalize_hash("3373582085") == 3373582085
+    assert normalize_hash(-921385211) == 3373582085
+    for bad in ("x", 1 << 32, -(1 << 31) - 1, ""):
+        with pytest.raises(ValueError):
+            normalize_hash(bad)
+
+
+def test_a_page_sized_lookup_makes_one_query_when_cold_and_none_when_warm(synced, django_assert_num_queries):
+    hashes = item_hashes()
+    seq = ManifestState.get().active_seq
+
+    with django_assert_num_queries(1):
+        cold = definitions(ITEMS, hashes, seq=seq)
+    with django_assert_num_queries(0):
+        warm = definitions(ITEMS, hashes, seq=seq)
+
+    assert len(cold) == len(hashes) == 1200
+    assert warm == cold
+    assert cold[hashes[0]]["hash"] == hashes[0]
+
+
+@pytest.mark.postgres_only
+def test_a_warm_page_sized_lookup_is_one_redis_round_trip(synced, monkeypatch, settings):
+    assert settings.REDIS_URL, "the Postgres run uses Redis"
+    hashes = item_hashes()
+    seq = ManifestState.get().active_seq
+    definitions(ITEMS, hashes, seq=seq)
+    redis_commands = RedisCommands(monkeypatch)
+
+    definitions(ITEMS, hashes, seq=seq)
+
+    assert redis_commands.commands == ["MGET"]
+
+
+def test_many_entity_types_share_one_lookup(synced, django_assert_num_queries):
+    seq = ManifestState.get().active_seq
+    wanted = {ITEMS: item_hashes(10), "DestinyClassDefinition": [671679327, 2271682572, 3655393761]}
+
+    with django_assert_num_queries(1):
+        found = lookup(wanted, seq=seq)
+
+    assert len(found[ITEMS]) == 10
+    assert {d["displayProperties"]["name"] for d in found["DestinyClassDefinition"].values()} == {
+        "Hunter", "Titan", "Warlock"
+    }
+
+
+def test_unknown_and_malformed_hashes_are_simply_absent(synced):
+    found = definitions("DestinyClassDefinition", [671679327, 12345, "nope", -1])
+
+    assert list(found) == [671679327]
+
+
+def test_nothing_is_found_before_the_first_sync(db):
+    assert definitions("DestinyClassDefinition", [671679327]) == {}
+
+
+def test_the_signed_form_finds_the_same_definition(synced):
+    signed = 671679327 - (1 << 32) if 671679327 >= 1 << 31 else 671679327
+    assert definitions("DestinyClassDefinition", [signed]) == definitions("DestinyClassDefinition", [671679327])
+
+
+def test_an_activation_between_lookups_never_mixes_versions(synced, django_assert_num_queries):
+    old_seq = ManifestState.get().active_seq
+    hashes = item_hashes(200)
+    before = definitions(ITEMS, hashes, seq=old_seq)
+
+    changed = ItemSpec(count=1300, seed=5, changed=0.5)
+    synced.app.publish(items=changed)
+    assert manifest_sync().outcome == "live"
+    new_seq = ManifestState.get().active_seq
+
+    still_old = definitions(ITEMS, hashes, seq=old_seq)
+    new = definitions(ITEMS, hashes, seq=new_seq)
+
+    assert still_old == before
+    changed_here = set(changed.changed_hashes()) & set(hashes)
+    assert changed_here
+    for item_hash in hashes:
+        assert (new[item_hash] != before[item_hash]) == (item_hash in changed_here)
+
+
+def test_the_active_version_is_picked_up_after_an_activation(synced):
+    first = definitions(ITEMS, item_hashes(5))
+    synced.app.publish(items=ItemSpec(count=1300, seed=5, changed=1.0))
+    manifest_sync()
+    forget_active_seq()
+
+    assert definitions(ITEMS, list(first)) != first
+
+
+def test_with_the_cache_down_lookups_answer_from_the_database(synced, settings, caplog):
+    hashes = item_hashes(50)
+    expected = definitions(ITEMS, hashes)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    try:
+        first = definitions(ITEMS, hashes)
+        second = definitions(ITEMS, hashes)
+    finally:
+        caches["default"].close()
+
+    assert first == second == expected
+    warnings = [r for r in caplog.records if "cache unavailable" in r.getMessage()]
+    assert len(warnings) <= 1
+    assert connection.vendor in ("postgresql", "sqlite")
