@@ -9,6 +9,8 @@ development default can reach production.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -77,6 +79,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After auth and htmx: turns inventory.tokens.LoginRequired into a trip to /login/.
+    "inventory.middleware.BungieLoginRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "dvr.urls"
@@ -137,6 +141,8 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": "dvr",
+            # Room for a few full pages of definitions (the default 300 is less than one).
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
         }
     }
 
@@ -168,6 +174,33 @@ BUNGIE_CLIENT_SECRET = env.str("BUNGIE_CLIENT_SECRET", default="")
 # Seconds: (connect, read) for one Bungie request, and the most a retried GET may take.
 BUNGIE_TIMEOUT = (env.float("BUNGIE_CONNECT_TIMEOUT", default=3.05), env.float("BUNGIE_READ_TIMEOUT", default=30))
 BUNGIE_RETRY_BUDGET = env.float("BUNGIE_RETRY_BUDGET", default=30)
+
+# --- Bungie login and stored tokens ---------------------------------------------------
+# Fernet keys for the players' OAuth tokens at rest, newest first: the first encrypts, all
+# decrypt (rotation: prepend a new key, run `manage.py rotate_token_keys`, drop the old).
+# With DEBUG on and none set, one is derived from SECRET_KEY so a newcomer needs nothing.
+TOKEN_ENCRYPTION_KEYS = env.list("TOKEN_ENCRYPTION_KEYS", default=[])
+if not TOKEN_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "TOKEN_ENCRYPTION_KEYS must be set when DEBUG is off: one or more Fernet keys, comma-separated, "
+            'newest first. Make one with: python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"'
+        )
+    TOKEN_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(b"dvr-token-encryption:" + SECRET_KEY.encode()).digest()).decode()
+    ]
+for _number, _key in enumerate(TOKEN_ENCRYPTION_KEYS, 1):
+    try:
+        if len(base64.urlsafe_b64decode(_key.encode())) != 32:
+            raise ValueError
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TOKEN_ENCRYPTION_KEYS: key {_number} is not a Fernet key (32 url-safe base64-encoded bytes)."
+        )
+# How long a player may take on Bungie's approval page before /oauth/callback/ refuses.
+BUNGIE_LOGIN_STATE_SECONDS = env.int("BUNGIE_LOGIN_STATE_SECONDS", default=600)
+LOGIN_REDIRECT_URL = "/"
 
 # --- Manifest ---------------------------------------------------------------------------
 MANIFEST_LANGUAGES = env.list("MANIFEST_LANGUAGES", default=["en"])

@@ -1,4 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from inventory import views
 
 app_name = "inventory"
-urlpatterns: list = []
+urlpatterns = [
+    path("login/", views.login_start, name="login"),
+    path("oauth/callback/", views.oauth_callback, name="oauth-callback"),
+    path("logout/", views.logout_view, name="logout"),
+    path("account/", views.account, name="account"),
+    path("account/disconnect/", views.disconnect, name="disconnect"),
+]

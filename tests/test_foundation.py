@@ -21,6 +21,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "dvr.example.com",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/dvr",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "TOKEN_ENCRYPTION_KEYS": "bWFrZS1hLXJlYWwtb25lLXdpdGgtRmVybmV0LWtleT0=",
 }
 
 
