@@ -28,6 +28,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_variables
 
 from dvr import bungie
 from inventory.models import BungieAccount, DestinyMembership
@@ -156,6 +157,7 @@ def login_begin(*, session: SessionBase, next_path: str | None) -> str:
     return url
 
 
+@sensitive_variables("state", "entry", "pending")
 def login_state_take(*, session: SessionBase, state: str | None) -> str | None:
     """Check ``state`` against the session and delete it (single use); return its ``next``."""
     if not state:
@@ -305,6 +307,7 @@ def account_upsert(*, player: BungiePlayer) -> BungieAccount:
     return account
 
 
+@sensitive_variables("code", "grant", "oauth")
 def bungie_login(*, code: str) -> BungieAccount:
     """Finish a login: exchange ``code``, read who it is, store them and their tokens."""
     if not code:

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 
 class TokenUndecryptable(Exception):
@@ -29,11 +30,13 @@ def _fernet() -> MultiFernet:
     return _fernet_for(tuple(settings.TOKEN_ENCRYPTION_KEYS))
 
 
+@sensitive_variables()
 def token_encrypt(plaintext: str) -> str:
     """Ciphertext (url-safe text) of ``plaintext`` under the newest key."""
     return _fernet().encrypt(plaintext.encode()).decode()
 
 
+@sensitive_variables()
 def token_decrypt(ciphertext: str) -> str:
     try:
         return _fernet().decrypt(ciphertext.encode()).decode()
@@ -42,6 +45,7 @@ def token_decrypt(ciphertext: str) -> str:
         raise TokenUndecryptable("no key in TOKEN_ENCRYPTION_KEYS opens this stored token") from None
 
 
+@sensitive_variables()
 def token_reencrypt(ciphertext: str) -> str:
     """The same plaintext, encrypted under the newest key (for key rotation)."""
     try:

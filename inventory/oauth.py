@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from dvr import bungie
 
@@ -78,6 +79,7 @@ class BungieOAuthClient:
         """New tokens for a refresh token; Bungie rotates it, so the old one is dead after this."""
         return self._grant({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
+    @sensitive_variables("data", "body")
     def _grant(self, data: dict[str, str]) -> TokenGrant:
         now = timezone.now()
         body = bungie.client().oauth_token(client_id=self.client_id, client_secret=self.client_secret, data=data)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from dvr import bungie
 from inventory.crypto import TokenUndecryptable, token_decrypt, token_encrypt, token_reencrypt
@@ -69,6 +70,7 @@ def bungie_account_for(user: AbstractBaseUser | AnonymousUser) -> BungieAccount:
         raise LoginRequired("this user has no Bungie account") from None
 
 
+@sensitive_variables("grant")
 def tokens_store(*, account: BungieAccount, grant: TokenGrant) -> BungieToken:
     """Encrypt and save ``grant``'s tokens as ``account``'s (replacing any)."""
     token, _ = BungieToken.objects.update_or_create(
@@ -91,6 +93,7 @@ def tokens_delete(*, account: BungieAccount) -> bool:
     return bool(deleted)
 
 
+@sensitive_variables("row")
 def access_token_for(account: BungieAccount) -> str:
     """A usable access token for ``account``, refreshed first if it expires within
     `REFRESH_MARGIN`. Raises `LoginRequired`, or a `BungieError` from the refresh."""
@@ -110,6 +113,7 @@ def access_token_for(account: BungieAccount) -> str:
         raise
 
 
+@sensitive_variables("rejected")
 def access_token_refresh(account: BungieAccount, *, rejected: str) -> str:
     """A new access token for ``account`` after Bungie refused ``rejected``; a token that
     another request stored meanwhile is reused, not refreshed again."""
@@ -121,6 +125,7 @@ def access_token_refresh(account: BungieAccount, *, rejected: str) -> str:
     )
 
 
+@sensitive_variables("token")
 def with_token_retry(account: BungieAccount, call: Callable[[str], T]) -> T:
     """``call(access_token)``, refreshing and calling once more if Bungie refuses the token."""
     token = access_token_for(account)
@@ -131,6 +136,7 @@ def with_token_retry(account: BungieAccount, call: Callable[[str], T]) -> T:
         return call(access_token_refresh(account, rejected=token))
 
 
+@sensitive_variables("access", "refresh", "grant")
 def _refresh(account: BungieAccount, *, reuse: Callable[[BungieToken, str], bool]) -> str:
     """Under the row lock: the stored access token if ``reuse(row, token)`` says it will do,
     else new tokens from Bungie, stored before the lock is released."""
@@ -164,6 +170,7 @@ def _refresh(account: BungieAccount, *, reuse: Callable[[BungieToken, str], bool
     raise LoginRequired(gone)
 
 
+@sensitive_variables()
 def _decrypt(ciphertext: str, account: BungieAccount) -> str:
     try:
         return token_decrypt(ciphertext)

@@ -320,6 +320,7 @@ def test_a_callback_with_a_wrong_state_is_refused_before_the_code_is_used(client
 
     assert_friendly_failure(response, 400, "expired or was already used", client)
     assert token_calls(bungie) == 0
+    assert answer["code"] not in response.content.decode()  # the page's links do not echo it
 
 
 @pytest.mark.django_db
@@ -448,6 +449,7 @@ def test_a_failed_login_leaves_a_logged_in_player_as_they_were(client, bungie, p
 
     assert response.status_code == 503
     assert client.session["_auth_user_id"] == str(player.user_id)
+    assert BUNGIE_NAME in response.content.decode() and "Log out" in response.content.decode()
 
 
 # --- tokens at rest ---------------------------------------------------------------------------------
@@ -482,6 +484,24 @@ def test_tokens_never_reach_the_browser_or_the_session(client, bungie):
 
 
 @pytest.mark.django_db
+def test_the_admin_shows_when_tokens_expire_but_never_the_tokens(bungie, player, admin_client):
+    access, refresh = stored_tokens(player)
+    ciphertext = BungieToken.objects.get().access_token_encrypted
+    pages = [
+        admin_client.get("/admin/inventory/bungieaccount/"),
+        admin_client.get(f"/admin/inventory/bungieaccount/{player.pk}/change/"),
+        admin_client.get("/admin/inventory/bungietoken/"),
+        admin_client.get(f"/admin/inventory/bungietoken/{BungieToken.objects.get().pk}/change/"),
+    ]
+
+    for response in pages:
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert BUNGIE_NAME in body
+        assert access not in body and refresh not in body and ciphertext not in body
+
+
+@pytest.mark.django_db
 def test_tokens_and_codes_are_never_logged(client, bungie, caplog):
     caplog.set_level(logging.DEBUG)
     answer = answer_on_bungie(bungie, start_login(client))
@@ -496,7 +516,8 @@ def test_tokens_and_codes_are_never_logged(client, bungie, caplog):
         with_token_retry(account, memberships_with)
 
     secrets = [answer["code"], answer["state"], first_access, first_refresh, second_access, second_refresh]
-    logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records) + str(raised.value)
+    ours = [r for r in caplog.records if not r.name.startswith("tests.")]  # not the fake's own log
+    logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in ours) + str(raised.value)
     assert "bungie token refreshed" in logged and "bungie login required" in logged
     for secret in secrets:
         assert secret not in logged
