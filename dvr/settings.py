@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every log line of the request, and every response, carries its id.
+    "dvr.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -106,6 +108,11 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server fails fast (healthz answers 503) instead of hanging a worker.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the site read while the cluster writes a new manifest version.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -214,7 +221,7 @@ MANIFEST_TABLE_RETRY_SECONDS = env.float("MANIFEST_TABLE_RETRY_SECONDS", default
 
 # --- Static files, i18n -----------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -247,15 +254,10 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
 
 # --- Logging ----------------------------------------------------------------------------
+# One line per event (dvr/logs.py): key=value by default in production, JSON for a log
+# shipper, plain for a terminal; each line a request causes carries its request id.
+from dvr.logs import logging_config  # noqa: E402
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # urllib3 logs full URLs at DEBUG; tokens never travel in URLs, but keep it quiet.
-        "urllib3": {"level": "WARNING"},
-    },
-}
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "kv").lower()
+LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)

@@ -112,7 +112,9 @@ class LogProgress:
     """Plain log lines, one per table: for tasks and for a command whose output is piped."""
 
     def table_started(self, *, language: str, name: str, index: int, total: int) -> None:
-        logger.info("manifest table %d/%d %s %s", index, total, language, name)
+        logger.info("manifest table %d/%d %s %s", index, total, language, name,
+                    extra={"event": "manifest.table.started", "language": language, "table": name,
+                           "index": index, "total": total})
 
     def downloaded(self, done: int, total: int | None) -> None:
         pass
@@ -125,9 +127,14 @@ class LogProgress:
             logger.info(
                 "manifest table %s %s: %d entries, +%d ~%d -%d",
                 language, name, counts.entries, counts.added, counts.changed, counts.removed,
+                extra={"event": "manifest.table.stored", "language": language, "table": name,
+                       "entries": counts.entries, "added": counts.added, "changed": counts.changed,
+                       "removed": counts.removed},
             )
         else:
-            logger.info("manifest table %s %s: same bytes as the live version, reused", language, name)
+            logger.info("manifest table %s %s: same bytes as the live version, reused", language, name,
+                        extra={"event": "manifest.table.reused", "language": language, "table": name,
+                               "entries": counts.entries})
 
 
 @dataclass
@@ -184,7 +191,8 @@ def manifest_sync(*, force: bool = False, progress: Progress | None = None) -> S
     # Operators hear of new versions and real failures, not of each check in a maintenance.
     if result.outcome == "live" or (result.outcome == "failed" and not result.temporary):
         notify.sync_finished(result)
-    logger.info("manifest sync %s", result.summary())
+    fields = {k: v for k, v in result.as_dict().items() if k != "summary"}
+    logger.info("manifest sync %s", result.summary(), extra={"event": "manifest.sync", **fields})
     return result
 
 
@@ -298,7 +306,8 @@ def _begin_attempt(version: ManifestVersion, state: ManifestState) -> _Attempt:
 
 
 def _fail_attempt(attempt: _Attempt, reason: str) -> None:
-    logger.warning("manifest sync of %s failed: %s", attempt.version.version, reason)
+    logger.warning("manifest sync of %s failed: %s", attempt.version.version, reason,
+                   extra={"event": "manifest.sync.failed", "version": attempt.version.version, "reason": reason})
     try:
         _undo_rows_after(attempt.active_seq)
         attempt.version.tables.all().delete()
@@ -374,7 +383,8 @@ def _download_table(path: str, seq: int, progress: Progress) -> bungie.Download:
         except (bungie.BungieNotFound, bungie.BungieTransportError) as exc:
             if attempt == TABLE_ATTEMPTS:
                 raise SyncFailed(f"table download failed after {attempt} tries: {exc}") from exc
-            logger.warning("manifest table download: %s; retrying with a cache-buster", exc)
+            logger.warning("manifest table download: %s; retrying with a cache-buster", exc,
+                           extra={"event": "manifest.table.retry", "path": path, "attempt": attempt})
             time.sleep(delay * 2 ** (attempt - 1))
     raise AssertionError("unreachable")
 

@@ -78,7 +78,9 @@ def test_database_and_redis_urls_switch_to_postgres_and_redis_on_two_databases()
 
 
 def test_the_production_shape_passes_check_deploy():
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DATABASE_URL", "REDIS_URL"}}
+    # The tests' own DJANGO_ALLOW_ASYNC_UNSAFE (for Playwright) is itself a deploy error.
+    unset = {"DEBUG", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         env={**clean, **PRODUCTION}, cwd=ROOT, capture_output=True, text=True, timeout=60,
