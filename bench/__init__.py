@@ -1,0 +1,1 @@
+"""`make bench`: DVR's benchmark harness (`python -m bench.run [--quick]`)."""
