@@ -1,8 +1,8 @@
 """JSON endpoints: definitions shaped like Bungie's own entity endpoint, and the manifest.
 
-`GET /api/definitions/<EntityType>/<hash>/` answers exactly as Bungie's
-`GET /Platform/Destiny2/Manifest/{entityType}/{hashIdentifier}/` does (the envelope and
-the definition as `Response`), so an existing Bungie client can use DVR as a mirror.
+`GET /api/definitions/<EntityType>/<hash>/` answers exactly as Bungie's own entity
+endpoint (Destiny2.GetDestinyEntityDefinition) does: the envelope, and the definition as
+`Response`, so an existing Bungie client can use DVR as a mirror.
 """
 
 from __future__ import annotations
