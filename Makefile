@@ -16,11 +16,12 @@ TEST_ENV := DEBUG=true SECRET_KEY=dvr-test-only DJANGO_SETTINGS_MODULE=dvr.setti
 DEMO_PORT ?= 8000
 FAKE_PORT ?= 8765
 
-.PHONY: help install demo test test-postgres test-sqlite lint migrations-check chromium audit clean
+.PHONY: help install demo prod test test-postgres test-sqlite lint migrations-check chromium audit clean
 
 help:
 	@echo "make demo   - install, migrate, start fake Bungie + qcluster + site, sync the manifest"
 	@echo "make test   - install what tests need and run them (Postgres + Redis, then SQLite)"
+	@echo "make prod   - the production shape here: gunicorn + 2 qclusters on local Postgres and Redis"
 	@echo "make audit  - pip-audit the pinned requirements (needs a network with vulnerability data)"
 
 $(PY):
@@ -35,6 +36,11 @@ install: $(STAMP)
 
 demo: install
 	@$(PY) -m tests.demo --port $(DEMO_PORT) --fake-port $(FAKE_PORT)
+
+# The production topology on this machine: gunicorn + two qclusters, DEBUG off, on the
+# local Postgres (database dvr_prod, created if missing) and Redis; see bin/prod.py.
+prod: install
+	@$(PY) bin/prod.py --port $(DEMO_PORT) --fake-port $(FAKE_PORT)
 
 chromium:
 	@if [ -x /usr/bin/chromium ]; then :; \

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
 from django.db import connection
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
 
 logger = logging.getLogger(__name__)
 
 
 def _check_database() -> dict[str, Any]:
+    # An unreachable server fails within the driver's connect_timeout (settings), so the
+    # answer is a quick 503, never a hung worker or a 500.
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -61,3 +67,22 @@ def health_report() -> tuple[bool, dict[str, Any]]:
     healthy = all(part.get("ok") for part in report.values())
     report["status"] = "ok" if healthy else "unhealthy"
     return healthy, report
+
+
+class HealthzMiddleware:
+    """Answer ``/healthz`` before anything looks at the Host header.
+
+    Platform probes (Fly's among them) call a machine by its private IP, which is not in
+    ``ALLOWED_HOSTS``: without this, CommonMiddleware would answer them 400 and the check
+    would fail forever. The answer is the ``healthz`` view's own; nothing else is exempt.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == "/healthz":
+            from dvr.views import healthz
+
+            return healthz(request)
+        return self.get_response(request)

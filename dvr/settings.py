@@ -72,6 +72,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that every log line of the request, and every response, carries its id.
     "dvr.logs.RequestIdMiddleware",
+    # Before anything reads the Host header: platform probes use the machine's private IP.
+    "dvr.health.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,0 +1,217 @@
+"""`make prod`: DVR's production topology on this machine, to see it work.
+
+gunicorn (``gunicorn.conf.py``) plus two ``manage.py qcluster`` processes, on this
+machine's Postgres and Redis, with ``DEBUG`` off — the shape fly.toml deploys. No real
+Bungie is reachable here, so the fake Bungie.net runs beside it unless
+``BUNGIE_ROOT_URL`` is set. Ctrl-C (or SIGTERM) stops every process it started.
+
+Steps: settle the environment (defaults only where unset), create the database if it
+is missing, collectstatic and migrate (what the image build and fly's release command
+do), then start and watch the processes; one dying stops the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+DEFAULTS = {
+    "DEBUG": "false",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    # Plain http on loopback: no TLS-terminating proxy here to redirect to.
+    "SECURE_SSL_REDIRECT": "false",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/dvr_prod",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "LOG_FORMAT": "kv",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+def prod_env(base: dict[str, str], *, port: int, bungie_url: str | None) -> dict[str, str]:
+    env = {**DEFAULTS, **base, "PORT": str(port), "BIND_HOST": "127.0.0.1"}
+    # Per run when unset: sessions do not outlive a `make prod`, nor do stored logins.
+    env.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    if not env.get("TOKEN_ENCRYPTION_KEYS"):
+        from cryptography.fernet import Fernet
+
+        env["TOKEN_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
+    if bungie_url:
+        env.update({
+            "BUNGIE_ROOT_URL": bungie_url,
+            "BUNGIE_API_KEY": "fake-api-key",
+            "BUNGIE_CLIENT_ID": "12345",
+            "BUNGIE_CLIENT_SECRET": "fake-client-secret",
+        })
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # a test-only switch; never in production
+    return env
+
+
+def ensure_database(database_url: str) -> None:
+    """Create the Postgres database named in the URL if it does not exist yet."""
+    parts = urlsplit(database_url)
+    if not parts.scheme.startswith("postgres"):
+        return
+    import psycopg
+    from psycopg import sql
+
+    name = parts.path.lstrip("/")
+    admin_url = parts._replace(path="/postgres", query="").geturl()
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            say(f"created database {name}")
+
+
+def say(message: str) -> None:
+    print(f"prod: {message}", file=sys.stderr, flush=True)
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def wait_for_http(url: str, processes: list[subprocess.Popen[bytes]], seconds: float = 60) -> None:
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            raise SystemExit(f"prod: a process exited while waiting for {url}")
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.25)
+    raise SystemExit(f"prod: nothing answered at {url} within {seconds:.0f} s")
+
+
+class Supervisor:
+    """Start processes in their own sessions (so a terminal's Ctrl-C reaches only this
+    supervisor, which then stops them in order) and stop all when one dies."""
+
+    def __init__(self) -> None:
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        self.processes.append((name, process))
+        say(f"started {name} pid={process.pid}")
+        return process
+
+    def watch(self) -> str:
+        while True:
+            for name, process in self.processes:
+                if process.poll() is not None:
+                    return f"{name} exited with code {process.returncode}"
+            time.sleep(0.5)
+
+    def stop(self, timeout: float = 30) -> None:
+        # Web first (no new work accepted), then the clusters, then the fake Bungie.
+        for name, process in self.processes:
+            if process.poll() is None:
+                say(f"stopping {name} pid={process.pid}")
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name, process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                say(f"{name} pid={process.pid} did not stop in time; killing it")
+            # Whatever is left of its process group (a worker a dead cluster left behind).
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+        say("stopped")
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bin/prod.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    parser.add_argument("--clusters", type=int, default=2, help="qcluster processes (default 2)")
+    parser.add_argument("--fake-port", type=int, default=8765, help="the fake Bungie.net's port")
+    parser.add_argument("--no-setup", action="store_true", help="skip createdb, collectstatic and migrate")
+    options = parser.parse_args(argv)
+
+    base = dict(os.environ)
+    use_fake = not base.get("BUNGIE_ROOT_URL")
+    fake_url = f"http://127.0.0.1:{options.fake_port}"
+    env = prod_env(base, port=options.port, bungie_url=fake_url if use_fake else None)
+    site = f"http://127.0.0.1:{options.port}"
+    supervisor = Supervisor()
+
+    # Ctrl-C, and `kill`, stop everything (SIGINT explicitly: a shell that starts us in the
+    # background leaves it ignored).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if not options.no_setup:
+            ensure_database(env["DATABASE_URL"])
+            manage(env, "collectstatic", "--no-input", "-v", "0")
+            manage(env, "migrate", "--no-input", "-v", "0")
+        say(f"settings: DEBUG={env['DEBUG']} DATABASE_URL={_without_password(env['DATABASE_URL'])} "
+            f"REDIS_URL={_without_password(env['REDIS_URL'])} BUNGIE_ROOT_URL={env.get('BUNGIE_ROOT_URL', '')}")
+        if use_fake:
+            fake = supervisor.start("fake-bungie", [PYTHON, "-m", "tests.fakebungie", "--port",
+                                                    str(options.fake_port), "--redirect-uri",
+                                                    f"{site}/oauth/callback/"], env)
+            wait_for_http(f"{fake_url}/Platform/GlobalAlerts/", [fake])
+        # The same command lines as fly.toml's processes and the Procfile.
+        web = supervisor.start("web", [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", "dvr.wsgi"], env)
+        for number in range(1, options.clusters + 1):
+            supervisor.start(f"worker-{number}", [PYTHON, "manage.py", "qcluster"], env)
+        wait_for_http(f"{site}/healthz", [web])
+        print(
+            "\n"
+            f"  DVR (production shape) at {site}/  — /healthz, /manifest/, /admin/\n"
+            f"  processes: gunicorn (web) + {options.clusters} qcluster (worker) on "
+            f"{_without_password(env['DATABASE_URL'])} and {_without_password(env['REDIS_URL'])}\n"
+            f"  watch the cluster: DEBUG=true DATABASE_URL={env['DATABASE_URL']} REDIS_URL={env['REDIS_URL']} "
+            f"{PYTHON} manage.py qinfo (or qmonitor)\n"
+            + (f"  the fake Bungie.net at {fake_url}: publish a new manifest with\n"
+               f"    curl -X POST {fake_url}/__fake__/publish -d '{{\"dataset\": \"2026-06-23\"}}'\n"
+               if use_fake else "")
+            + "  Ctrl-C stops everything.\n",
+            file=sys.stderr, flush=True,
+        )
+        reason = supervisor.watch()
+        say(f"{reason}; stopping the rest")
+        code = 1
+    except KeyboardInterrupt:
+        code = 0
+    except subprocess.CalledProcessError as exc:
+        say(f"setup step failed: {' '.join(map(str, exc.cmd[1:]))}")
+        code = exc.returncode or 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        supervisor.stop()
+    raise SystemExit(code)
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

@@ -1,0 +1,75 @@
+"""gunicorn settings for DVR's web process, shared by the Dockerfile, fly.toml, the
+Procfile and `make prod`: ``gunicorn -c gunicorn.conf.py dvr.wsgi``.
+
+Everything is read from the environment so one file serves every host:
+``PORT`` (default 8000) and ``BIND_HOST`` (default 0.0.0.0), ``WEB_CONCURRENCY``
+(worker processes; default 2 * cores + 1, at most 8: five on a 2-core machine),
+``GUNICORN_THREADS`` (default 2 per worker), ``GUNICORN_TIMEOUT`` (default 60 s),
+``LOG_LEVEL`` and ``LOG_FORMAT`` (as Django's, so gunicorn's lines match the app's).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# The project root on sys.path, so `dvr.logs` imports however gunicorn was started.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dvr.logs import logging_config
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # what this container may use, not the host
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {value!r}")
+
+
+wsgi_app = "dvr.wsgi:application"
+bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{_int('PORT', 8000)}"  # noqa: S104  (in a container)
+
+# Page views wait on Bungie (up to its read timeout), so threads keep a worker busy
+# serving others while one request waits; processes use both cores.
+workers = _int("WEB_CONCURRENCY", min(2 * _cores() + 1, 8))
+worker_class = "gthread"
+threads = _int("GUNICORN_THREADS", 2)
+# Above BUNGIE_READ_TIMEOUT (30 s) so a slow Bungie answer is not cut off by a kill.
+timeout = _int("GUNICORN_TIMEOUT", 60)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 25)
+keepalive = 5  # behind Fly's proxy, which keeps connections open
+# Recycle workers now and then (with jitter, so not all at once) to bound slow leaks.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
+max_requests_jitter = max_requests // 10
+# No runtime control socket: several gunicorns on one machine (tests, `make prod` next to
+# another) would otherwise fight over the one default path.
+control_socket_disable = True
+
+# Logs: to stderr, in the app's shape. The access log's atoms become fields (dvr/logs.py),
+# among them the response's X-Request-ID, which the request-id middleware sets.
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "INFO").lower()
+_log_format = os.environ.get("LOG_FORMAT", "").lower() or (
+    "plain" if os.environ.get("DEBUG", "").lower() in ("1", "true", "yes", "on") else "kv"
+)
+logconfig_dict = logging_config(
+    level=loglevel.upper(),
+    fmt=_log_format,
+    extra_loggers={
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+    },
+)
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
