@@ -6,12 +6,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from inventory import filters
 from inventory.accounts import account_disconnect, account_overview
+from inventory.actions import ActionResult, item_equip, item_move, item_pull, items_vault_matching
 from inventory.auth import (
     LoginFailed,
     bungie_login,
@@ -20,6 +24,8 @@ from inventory.auth import (
     login_state_take,
     safe_next_path,
 )
+from inventory.profile import ProfileUnavailable, inventory_page, item_detail
+from inventory.tokens import bungie_account_for
 
 
 def _login_failed(request: HttpRequest, failed: LoginFailed) -> HttpResponse:
@@ -73,3 +79,85 @@ def disconnect(request: HttpRequest) -> HttpResponse:
     if account_disconnect(user=request.user):
         messages.success(request, "Disconnected: DVR no longer holds any Bungie tokens for you.")
     return redirect("inventory:account")
+
+
+# --- the inventory --------------------------------------------------------------------------------
+def _filter_params(data: QueryDict) -> tuple[str, str]:
+    return data.get("q", "")[: filters.MAX_QUERY_LENGTH], data.get("sort", "power")
+
+
+def _back_to_inventory(request: HttpRequest) -> HttpResponse:
+    query, sort = _filter_params(request.POST)
+    params = urlencode({key: value for key, value in (("q", query), ("sort", sort)) if value and value != "power"})
+    return redirect(reverse("inventory:inventory") + (f"?{params}" if params else ""))
+
+
+@never_cache
+@require_GET
+def inventory(request: HttpRequest) -> HttpResponse:
+    account = bungie_account_for(request.user)  # LoginRequired → the middleware sends to /login/
+    query, sort = _filter_params(request.GET)
+    try:
+        page = inventory_page(account=account, query_text=query, sort=sort)
+    except ProfileUnavailable as unavailable:
+        status = 503 if unavailable.maintenance else 502
+        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=status)
+    template = "inventory/snippets/inventory_body.html" if request.htmx else "inventory/inventory.html"
+    return render(request, template, {"page": page})
+
+
+@never_cache
+@require_GET
+def item(request: HttpRequest, item_id: str) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    try:
+        found = item_detail(account=account, item_id=item_id[:40])
+    except ProfileUnavailable as unavailable:
+        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
+    if found is None:
+        raise Http404("no such item in your inventory")
+    shown, page = found
+    return render(request, "inventory/item.html", {"item": shown, "page": page, "owner": page.character(shown.owner)})
+
+
+def _act(request: HttpRequest, result: ActionResult) -> HttpResponse:
+    messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR, result.message)
+    if request.htmx:
+        # htmx swaps the page body in place; the message travels with it.
+        query, sort = _filter_params(request.POST)
+        account = bungie_account_for(request.user)
+        try:
+            page = inventory_page(account=account, query_text=query, sort=sort)
+        except ProfileUnavailable as unavailable:
+            return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
+        return render(request, "inventory/snippets/inventory_body.html", {"page": page})
+    return _back_to_inventory(request)
+
+
+@require_POST
+def move(request: HttpRequest) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    result = item_move(account=account, item_id=request.POST.get("item", "")[:40],
+                       destination=request.POST.get("to", "")[:40])
+    return _act(request, result)
+
+
+@require_POST
+def equip(request: HttpRequest) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    result = item_equip(account=account, item_id=request.POST.get("item", "")[:40],
+                        character_id=request.POST.get("character", "")[:40])
+    return _act(request, result)
+
+
+@require_POST
+def pull(request: HttpRequest) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    return _act(request, item_pull(account=account, item_id=request.POST.get("item", "")[:40]))
+
+
+@require_POST
+def vault_matching(request: HttpRequest) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    query, _ = _filter_params(request.POST)
+    return _act(request, items_vault_matching(account=account, query_text=query))

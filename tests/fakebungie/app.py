@@ -251,6 +251,7 @@ class FakeBungie:
         *,
         seconds: float = 1.0,
         status: int | None = None,
+        code: int = 1618,
     ) -> Fault | None:
         """Switch a fault on for requests of path kind ``on`` (``count`` times, or until reset)."""
         # The two quirks are switchable here too, so one call shape covers everything.
@@ -260,7 +261,7 @@ class FakeBungie:
         if kind == "table_404_after_publish":
             self.quirks(table_404_after_publish=count if count is not None else 1)
             return None
-        fault = Fault(kind=kind, on=on, count=count, seconds=seconds, status=status)
+        fault = Fault(kind=kind, on=on, count=count, seconds=seconds, status=status, code=code)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -441,6 +442,8 @@ class FakeBungie:
             return self._json(error_body(2111), fault.status or 401)
         if fault.kind == "invalid_token":
             return self._json(error_body(99), fault.status or 401)
+        if fault.kind == "refuse":
+            return self._json(error_body(fault.code), fault.status or 200)
         if fault.kind == "html":
             return Response(
                 self.current.dataset.html_page, fault.status or 200, content_type="text/html; charset=utf-8"
@@ -782,6 +785,7 @@ class FakeBungie:
                 body.get("count"),
                 seconds=body.get("seconds", 1.0),
                 status=body.get("status"),
+                code=body.get("code", 1618),
             )
             return fault.to_dict() if fault is not None else self.state()
         if action == "quirks":

@@ -15,6 +15,7 @@ FAULT_KINDS = (
     "truncate_json",  # body cut in half with a matching (shorter) Content-Length
     "html",  # HTTP 200 with Bungie's HTML shell instead of JSON
     "error500",  # HTTP 500 with an HTML body
+    "refuse",  # Bungie's envelope with ErrorCode `code` (e.g. 1648 for an action), HTTP 200
 )
 # Path kinds a fault can be limited to. "platform" = every /Platform call (incl. the
 # manifest endpoint and the token endpoint); "all" = everything but the control API.
@@ -42,6 +43,7 @@ class Fault:
     count: int | None = None  # None = until reset
     seconds: float = 1.0  # slow: delay; throttle: ThrottleSeconds
     status: int | None = None  # override the HTTP status (e.g. 429 for throttling)
+    code: int = 1618  # refuse: the ErrorCode answered (default DestinyUnexpectedError)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:

@@ -1,0 +1,419 @@
+"""The player's vault page and its actions, against the fake Bungie.net's player."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.utils.html import escape
+
+from inventory.models import BungieAccount
+from manifest.lookup import forget_active_seq
+from manifest.sync import manifest_sync
+from tests.fakebungie.items import ItemSpec
+from tests.test_login import log_in
+
+pytestmark = pytest.mark.django_db
+
+TITAN, HUNTER, WARLOCK = "2305843009262373961", "2305843009262373962", "2305843009262373963"
+
+
+@pytest.fixture
+def synced(bungie):
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+    return bungie
+
+
+@pytest.fixture
+def player(client: Client, synced) -> BungieAccount:
+    response = log_in(client, synced)
+    assert response.status_code == 302, response.content
+    return BungieAccount.objects.get()
+
+
+def fake_items(bungie, **where) -> list[dict]:
+    items = bungie.app.player_state()["items"]
+    return [i for i in items if all(i.get(k) == v for k, v in where.items())]
+
+
+def vault_item(bungie, **where) -> dict:
+    return next(i for i in fake_items(bungie, place="vault", instanced=True, **where))
+
+
+def profile_calls(bungie) -> int:
+    return bungie.app.stats()["counts"].get("profile", 0)
+
+
+def page_of(client: Client, url: str = "/inventory/") -> str:
+    response = client.get(url)
+    assert response.status_code == 200, response.content[:500]
+    return response.content.decode()
+
+
+# --- the page -----------------------------------------------------------------------------------
+def test_the_page_shows_three_characters_and_the_vault_with_real_names(client, player, synced):
+    page = page_of(client)
+
+    for class_name in ("Titan", "Hunter", "Warlock"):
+        assert f">{class_name}</h2>" in page
+    assert 'id="vault-title"' in page
+    item = vault_item(synced)
+    name = synced.app.current.items.item(item["item_hash"])["displayProperties"]["name"]
+    assert escape(name) in page
+    assert "Unknown item" not in page
+    assert "Profile data from" in page
+    assert "244122.26.06.10.2000-1-bnet.65386" in page
+
+
+def test_icons_come_from_bungies_root(client, player, synced):
+    page = page_of(client)
+
+    assert f'src="{synced.url}/common/destiny2_content/icons/' in page
+
+
+def test_a_page_view_makes_one_profile_call_and_a_bounded_number_of_queries(
+    client, player, synced, django_assert_max_num_queries
+):
+    page_of(client)  # warm the definitions cache
+    synced.app.reset(stats=True)
+
+    with django_assert_max_num_queries(8):
+        page_of(client)
+
+    assert profile_calls(synced) == 1
+
+
+@pytest.mark.postgres_only
+def test_a_warm_page_makes_one_definitions_round_trip(client, player, synced, monkeypatch):
+    from tests.test_lookup import RedisCommands
+
+    page_of(client)
+    redis = RedisCommands(monkeypatch)
+
+    page_of(client)
+
+    assert redis.commands.count("MGET") == 2  # the saved profile with the alerts, then the definitions
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client, db):
+    response = client.get("/inventory/?q=is:weapon")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=")
+
+
+@pytest.mark.parametrize(
+    "query, check",
+    [
+        ("is:weapon tier:exotic", lambda i: i["item_type"] == 3 and i["tier_type"] == 6),
+        ("is:armor", lambda i: i["item_type"] == 2),
+        ("-is:weapon", lambda i: i["item_type"] != 3),
+    ],
+)
+def test_the_filter_shows_exactly_the_matching_items(client, player, synced, query, check):
+    page = page_of(client, f"/inventory/?q={query}")
+
+    shown = set(re.findall(r'data-item="(\d+)"', page))
+    expected = {i["key"] for i in fake_items(synced, instanced=True) if check(i)}
+    assert shown == expected
+
+
+def test_power_filters_and_sorting_work_without_javascript(client, player, synced):
+    page = page_of(client, "/inventory/?q=power:>1950&sort=power")
+
+    powers = [int(p) for p in re.findall(r'<span class="power[^"]*">(\d+)</span>', page)]
+    assert powers and all(p > 1950 for p in powers)
+
+
+def test_htmx_filtering_returns_only_the_inventory_body(client, player, synced):
+    response = client.get("/inventory/?q=is:weapon", HTTP_HX_REQUEST="true")
+
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="inventory-body">')
+    assert "<html" not in body
+
+
+def test_unknown_filter_words_are_reported_not_fatal(client, player, synced):
+    page = page_of(client, "/inventory/?q=is:shiny%20tier:mythic%20power:>>")
+
+    assert "Ignored in the filter" in page
+
+
+def test_an_item_page_shows_stats_perks_and_actions(client, player, synced):
+    item = vault_item(synced, item_type=3)
+
+    page = page_of(client, f"/inventory/item/{item['key']}/")
+
+    assert "Move to Titan" in page and "Equip on Hunter" in page
+    assert "<h2>Perks</h2>" in page or "<h2>Stats</h2>" in page
+
+
+def test_someone_elses_item_page_is_a_404(client, player, synced):
+    assert client.get("/inventory/item/6917529999999999999/").status_code == 404
+
+
+# --- actions --------------------------------------------------------------------------------------
+def test_moving_an_item_from_the_vault_to_a_character_moves_it_at_bungie_and_on_the_page(client, player, synced):
+    item = vault_item(synced, item_type=3, class_type=3) if fake_items(synced, place="vault", class_type=3) \
+        else vault_item(synced, item_type=3)
+
+    response = client.post("/inventory/move/", {"item": item["key"], "to": TITAN}, follow=True)
+
+    moved = next(i for i in fake_items(synced) if i["key"] == item["key"])
+    assert (moved["place"], moved["character_id"]) == ("inventory", TITAN)
+    assert "Moved." in response.content.decode()
+    page = page_of(client)
+    titan = page.split(f'id="char-{TITAN}"')[1].split('id="char-')[0]
+    assert f'data-item="{item["key"]}"' in titan
+
+
+def test_equipping_moves_the_item_to_the_character_first(client, player, synced):
+    item = vault_item(synced, item_type=3, tier_type=5)
+
+    response = client.post("/inventory/equip/", {"item": item["key"], "character": HUNTER}, follow=True)
+
+    assert "Equipped." in response.content.decode()
+    equipped = next(i for i in fake_items(synced) if i["key"] == item["key"])
+    assert (equipped["place"], equipped["character_id"]) == ("equipped", HUNTER)
+
+
+def test_moving_between_characters_goes_through_the_vault(client, player, synced):
+    item = next(i for i in fake_items(synced, place="inventory", character_id=TITAN, instanced=True))
+
+    response = client.post("/inventory/move/", {"item": item["key"], "to": WARLOCK}, follow=True)
+
+    assert "Moved." in response.content.decode()
+    moved = next(i for i in fake_items(synced) if i["key"] == item["key"])
+    assert (moved["place"], moved["character_id"]) == ("inventory", WARLOCK)
+    assert synced.app.stats()["counts"].get("transferitem", 0) == 2
+
+
+def test_when_the_second_half_of_a_character_move_fails_the_item_is_safe_in_the_vault(client, player, synced):
+    item = next(i for i in fake_items(synced, place="inventory", character_id=TITAN, instanced=True))
+    # Fill the Warlock's bucket for that item so Bungie refuses the second transfer.
+    while len(fake_items(synced, place="inventory", character_id=WARLOCK, bucket_hash=item["bucket_hash"])) < 9:
+        filler = next(i for i in fake_items(synced, place="vault", bucket_hash=item["bucket_hash"], instanced=True))
+        synced.app.player.transfer(item_hash=filler["item_hash"], item_id=filler["key"], character_id=WARLOCK,
+                                   to_vault=False)
+
+    response = client.post("/inventory/move/", {"item": item["key"], "to": WARLOCK}, follow=True)
+
+    body = response.content.decode()
+    assert "The item is in the vault" in body and "no room" in body
+    assert next(i for i in fake_items(synced) if i["key"] == item["key"])["place"] == "vault"
+
+
+def test_pulling_from_the_postmaster(client, player, synced):
+    item = next(iter(fake_items(synced, place="postmaster", instanced=True)), None)
+    if item is None:
+        pytest.fail("the fake's player should have postmaster items")
+
+    response = client.post("/inventory/pull/", {"item": item["key"]}, follow=True)
+
+    assert "Pulled from the postmaster." in response.content.decode()
+    assert next(i for i in fake_items(synced) if i["key"] == item["key"])["place"] == "inventory"
+
+
+def test_a_stranger_item_id_is_refused_and_nothing_moves(client, player, synced):
+    before = synced.app.player_state()["items"]
+
+    response = client.post("/inventory/move/", {"item": "6917529999999999999", "to": "vault"}, follow=True)
+
+    assert "not in your inventory" in response.content.decode()
+    assert synced.app.player_state()["items"] == before
+    assert synced.app.stats()["counts"].get("transferitem", 0) == 0
+
+
+def test_a_character_that_is_not_yours_is_refused(client, player, synced):
+    item = vault_item(synced)
+
+    response = client.post("/inventory/move/", {"item": item["key"], "to": "2305843009999999999"}, follow=True)
+
+    assert "not yours" in response.content.decode()
+
+
+def test_actions_need_csrf(player, synced, bungie):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(player.user)
+    item = vault_item(synced)
+
+    response = client.post("/inventory/move/", {"item": item["key"], "to": TITAN})
+
+    assert response.status_code == 403
+    assert next(i for i in fake_items(synced) if i["key"] == item["key"])["place"] == "vault"
+
+
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (1642, "no room"),
+        (1641, "one exotic"),
+        (1648, "only one is allowed"),
+        (1671, "be done here"),
+        (1634, "social space"),
+    ],
+)
+def test_bungies_refusals_are_said_in_words_a_player_understands(client, player, synced, code, words):
+    item = vault_item(synced)
+    synced.app.misbehave("refuse", on="actions", count=1, code=code)
+
+    response = client.post("/inventory/move/", {"item": item["key"], "to": TITAN}, follow=True)
+
+    assert words in response.content.decode()
+    assert next(i for i in fake_items(synced) if i["key"] == item["key"])["place"] == "vault"
+
+
+def test_no_room_on_the_character_is_explained(client, player, synced):
+    item = vault_item(synced, item_type=3)
+    while len(fake_items(synced, place="inventory", character_id=TITAN, bucket_hash=item["bucket_hash"])) < 9:
+        filler = next(i for i in fake_items(synced, place="vault", bucket_hash=item["bucket_hash"], instanced=True)
+                      if i["key"] != item["key"])
+        synced.app.player.transfer(item_hash=filler["item_hash"], item_id=filler["key"], character_id=TITAN,
+                                   to_vault=False)
+
+    response = client.post("/inventory/move/", {"item": item["key"], "to": TITAN}, follow=True)
+
+    assert "There is no room for that item there" in response.content.decode()
+
+
+def test_an_item_already_moved_elsewhere_is_explained_and_refreshed(client, player, synced):
+    item = vault_item(synced)
+    page_of(client)  # DVR saves the profile with the item in the vault
+    synced.app.player.transfer(item_hash=item["item_hash"], item_id=item["key"], character_id=TITAN, to_vault=False)
+
+    response = client.post("/inventory/move/", {"item": item["key"], "to": HUNTER}, follow=True)
+
+    assert response.status_code == 200
+    assert "no longer where it was" in response.content.decode() or "Moved." in response.content.decode()
+
+
+def test_throttling_during_a_transfer_is_waited_out(client, player, synced):
+    item = vault_item(synced)
+    synced.app.misbehave("throttle", on="actions", count=1, seconds=1)
+
+    response = client.post("/inventory/move/", {"item": item["key"], "to": TITAN}, follow=True)
+
+    assert "Moved." in response.content.decode()
+    assert synced.app.stats()["counts"]["actions"] == 2
+
+
+def test_endless_throttling_is_said_after_backing_off(client, player, synced):
+    item = vault_item(synced)
+    synced.app.misbehave("throttle", on="actions", seconds=1)
+
+    response = client.post("/inventory/move/", {"item": item["key"], "to": TITAN}, follow=True)
+
+    assert "limiting how fast items can move" in response.content.decode()
+    assert next(i for i in fake_items(synced) if i["key"] == item["key"])["place"] == "vault"
+
+
+def test_sending_all_matching_items_to_the_vault(client, player, synced):
+    carried = [i for i in fake_items(synced, place="inventory", instanced=True) if i["item_type"] == 3]
+    assert carried
+
+    response = client.post("/inventory/vault-matching/", {"q": "is:weapon"}, follow=True)
+
+    body = response.content.decode()
+    assert f"Sent {min(len(carried), 50)} item" in body
+    left = [i for i in fake_items(synced, place="inventory", instanced=True) if i["item_type"] == 3]
+    assert len(left) == max(0, len(carried) - 50)
+
+
+def test_sending_everything_to_the_vault_needs_a_filter(client, player, synced):
+    response = client.post("/inventory/vault-matching/", {"q": ""}, follow=True)
+
+    assert "Type a filter first" in response.content.decode()
+
+
+# --- the world moving -------------------------------------------------------------------------------
+def test_items_from_a_manifest_not_synced_yet_render_as_unknown_then_by_name(client, player, synced):
+    spec = ItemSpec(count=300, added=0.02)
+    synced.app.publish(items=spec)
+    new_hash = sorted(spec.added_hashes())[0]
+    synced.app.add_item(new_hash, place="vault")
+
+    before = client.get("/inventory/")
+
+    assert before.status_code == 200
+    assert "Unknown item" in before.content.decode()
+    assert "manifest yet: Bungie has published new items" in before.content.decode()
+
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+    after = page_of(client)
+    assert escape(spec.item(new_hash)["displayProperties"]["name"]) in after
+    assert "Unknown item" not in after
+
+
+def test_an_unknown_item_queues_a_manifest_check_once(client, player, synced):
+    from django_q.brokers import get_broker
+
+    broker = get_broker()
+    broker.purge_queue()
+    spec = ItemSpec(count=300, added=0.02)
+    synced.app.publish(items=spec)
+    synced.app.add_item(sorted(spec.added_hashes())[0], place="vault")
+
+    page_of(client)
+    page_of(client)
+
+    assert broker.queue_size() == 1
+    broker.purge_queue()
+
+
+def test_maintenance_during_a_page_view_shows_the_last_profile_with_its_age(client, player, synced):
+    page_of(client)
+    synced.app.misbehave("maintenance", on="profile")
+
+    page = page_of(client)
+
+    assert "Bungie is down for maintenance" in page
+    assert "last profile DVR saw" in page
+    assert 'id="vault-title"' in page
+
+
+def test_maintenance_with_no_saved_profile_is_a_clear_503(client, player, synced):
+    from django.core.cache import cache
+
+    cache.clear()
+    synced.app.misbehave("maintenance", on="profile")
+
+    response = client.get("/inventory/")
+
+    assert response.status_code == 503
+    assert "can't be shown right now" in response.content.decode()
+
+
+def test_an_expired_access_token_is_refreshed(client, player, synced):
+    synced.app.expire_tokens()
+
+    page_of(client)
+
+    assert synced.app.stats()["counts"].get("token", 0) >= 2  # the login, then the refresh
+
+
+def test_an_expired_refresh_token_sends_the_player_to_log_in_again(client, player, synced):
+    synced.app.expire_tokens(refresh=True)
+
+    response = client.get("/inventory/?q=is:weapon")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=")
+
+
+def test_an_empty_vault_renders(client, db, settings):
+    from tests.fakebungie.server import FakeBungieServer
+
+    with FakeBungieServer(vault_items=0) as fake:
+        settings.BUNGIE_ROOT_URL = fake.url
+        settings.BUNGIE_API_KEY = "fake-api-key"
+        settings.BUNGIE_CLIENT_ID = "12345"
+        settings.BUNGIE_CLIENT_SECRET = "fake-client-secret"
+        manifest_sync()
+        log_in(client, fake)
+
+        page = page_of(client)
+
+    assert "The vault is empty." in page
