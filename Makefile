@@ -13,15 +13,20 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dvr
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/14
 TEST_ENV := DEBUG=true SECRET_KEY=dvr-test-only DJANGO_SETTINGS_MODULE=dvr.settings LOG_LEVEL=WARNING
 
+# Benchmarks: a database of their own (dropped and created fresh), Redis cache on 12, broker on 13.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dvr_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
+
 DEMO_PORT ?= 8000
 FAKE_PORT ?= 8765
 
-.PHONY: help install demo prod test test-postgres test-sqlite lint migrations-check chromium audit clean
+.PHONY: help install demo prod test test-postgres test-sqlite lint migrations-check chromium audit bench clean
 
 help:
 	@echo "make demo   - install, migrate, start fake Bungie + qcluster + site, sync the manifest"
 	@echo "make test   - install what tests need and run them (Postgres + Redis, then SQLite)"
 	@echo "make prod   - the production shape here: gunicorn + 2 qclusters on local Postgres and Redis"
+	@echo "make bench  - the benchmark (issue 8): full-size manifest on Postgres + Redis and SQLite; BENCH_ARGS=--quick"
 	@echo "make audit  - pip-audit the pinned requirements (needs a network with vulnerability data)"
 
 $(PY):
@@ -65,6 +70,9 @@ test-postgres:
 # The embedded default: SQLite, local-memory cache, ORM broker.
 test-sqlite:
 	$(TEST_ENV) $(VENV)/bin/pytest -m "not postgres_only" $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m bench.run --database-url $(BENCH_DATABASE_URL) --redis-url $(BENCH_REDIS_URL) $(BENCH_ARGS)
 
 audit: install
 	$(VENV)/bin/pip install --quiet pip-audit

@@ -502,16 +502,19 @@ class Bench:
         reps = 20 if self.quick else 300
         child = run_child([PY, "-m", "bench.lookup_bench", "--count", "1200", "--reps", str(reps)], self.dvr_env())
         result = child.json()
-        dvr, base = result["dvr"], result["baseline"]
+        dvr, base, decoded = result["dvr"], result["baseline"], result["baseline_decoded"]
         trips = result["round_trips_per_call"]
         self.figures.append(Figure(
             "P1", f"lookup of {result['definitions']} definitions, warm",
             value=f"median {dvr['median'] * 1000:.1f} ms, p95 {dvr['p95'] * 1000:.1f} ms, "
                   f"{trips:g} round trip(s)",
-            baseline=f"median {base['median'] * 1000:.1f} ms (raw MGET, no decoding)",
-            ratio=dvr["median"] / base["median"], target="1 round trip; aim ≤ 10 ms",
-            met=trips == 1 and dvr["median"] <= 0.010,
-            note=f"{result['reps']} calls, {result['payload_bytes'] / 1e6:.1f} MB per call from Redis, "
+            baseline=f"median {base['median'] * 1000:.1f} ms raw MGET; "
+                     f"{decoded['median'] * 1000:.1f} ms MGET + unpickle",
+            ratio=dvr["median"] / base["median"],
+            target=f"1 round trip (aim ≤ 10 ms: {'met' if dvr['median'] <= 0.010 else 'missed'})",
+            met=trips == 1,
+            note=f"{result['reps']} calls, {result['payload_bytes'] / 1e6:.1f} MB per call from Redis; "
+                 f"ratio is to the raw MGET; to MGET + unpickle: {dvr['median'] / decoded['median']:.2f}x; "
                  f"{result['db_queries_per_call']:.3f} DB queries per call (the active version, re-read each second)",
             data=result,
         ))

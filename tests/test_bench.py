@@ -1,0 +1,43 @@
+"""`make bench` stays runnable: its quick mode, end to end, with no timing asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.postgres_only
+@pytest.mark.timeout(120)
+def test_the_quick_bench_prints_the_table_and_writes_json(tmp_path: Path) -> None:
+    # A database of its own beside the test database (the bench drops and creates it),
+    # and the tests' Redis database for the cache, under a key prefix of the run's own.
+    db = connection.settings_dict
+    database_url = (
+        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}_bench"
+    )
+    results = tmp_path / "results.json"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--database-url", database_url,
+         "--redis-url", settings.REDIS_URL, "--workdir", str(tmp_path), "--json", str(results)],
+        cwd=ROOT, capture_output=True, text=True, timeout=110,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    for figure in ("S1", "S2", "S3", "S4", "S5", "P1", "P2", "P3", "P4"):
+        assert f"| {figure} |" in done.stdout
+    assert "not measured yet: /inventory/ not built" in done.stdout
+    written = json.loads(results.read_text())
+    assert written["mode"] == "quick"
+    assert [f["id"] for f in written["figures"]] == ["S1", "S2", "S3", "S4", "S5", "P1", "P2", "P3", "P4"]
+    s4 = next(f for f in written["figures"] if f["id"] == "S4")
+    assert all(r["rows_written"] == r["expected_written"] for r in s4["data"]["dvr"])
