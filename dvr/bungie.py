@@ -29,6 +29,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 import requests
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 
 logger = logging.getLogger(__name__)
@@ -235,6 +236,8 @@ class BungieClient:
         return self.url("/en/OAuth/Authorize", {"client_id": client_id, "response_type": "code", "state": state})
 
     # --- /Platform calls -----------------------------------------------------------------
+    # Tokens pass through here: every frame from here down is hidden from error reports.
+    @sensitive_variables()
     def get(
         self,
         path: str,
@@ -251,6 +254,7 @@ class BungieClient:
             what=f"GET {path}",
         )
 
+    @sensitive_variables()
     def post(self, path: str, *, json: Mapping[str, Any], access_token: str | None = None) -> Any:
         """POST to a ``/Platform`` path once (actions are not idempotent: never retried here)."""
         return self._call("POST", self.platform_url(path), json=json, access_token=access_token)
@@ -258,6 +262,7 @@ class BungieClient:
     def get_manifest(self) -> dict[str, Any]:
         return self.get("/Destiny2/Manifest/")
 
+    @sensitive_variables()
     def _call(
         self,
         method: str,
@@ -304,6 +309,7 @@ class BungieClient:
                 time.sleep(wait)
 
     # --- OAuth -----------------------------------------------------------------------------
+    @sensitive_variables()
     def oauth_token(self, *, client_id: str, client_secret: str, data: Mapping[str, str]) -> dict[str, Any]:
         """POST to Bungie's token endpoint (confidential client) and return its JSON.
 

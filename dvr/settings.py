@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy (django-csp), with Bungie's image host from BUNGIE_ROOT_URL.
+    "dvr.security.DvrCSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # After auth and htmx: turns inventory.tokens.LoginRequired into a trip to /login/.
     "inventory.middleware.BungieLoginRequiredMiddleware",
@@ -216,6 +218,8 @@ MANIFEST_LANGUAGES = env.list("MANIFEST_LANGUAGES", default=["en"])
 MANIFEST_CHECK_MINUTES = env.int("MANIFEST_CHECK_MINUTES", default=5)
 MANIFEST_WEBHOOK_URL = env.str("MANIFEST_WEBHOOK_URL", default="")
 MANIFEST_REFRESH_TOKEN = env.str("MANIFEST_REFRESH_TOKEN", default="")
+# Calls of POST /manifest/refresh/ per minute per caller (token, staff user or address).
+MANIFEST_REFRESH_RATE_LIMIT = env.int("MANIFEST_REFRESH_RATE_LIMIT", default=6)
 # Where table files are streamed while a sync runs (default: the system temp dir).
 MANIFEST_DOWNLOAD_DIR = env.str("MANIFEST_DOWNLOAD_DIR", default="") or None
 # Base delay before re-fetching a table that 404s or answers HTML right after a publish.
@@ -245,6 +249,23 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Only our own scripts, styles and requests; images also from BUNGIE_ROOT_URL (added per
+# response by dvr.security). No inline script or style anywhere in the templates; htmx is
+# told not to inject its indicator style (base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -71,15 +71,17 @@ class BungieOAuthClient:
         state = secrets.token_urlsafe(32)
         return bungie.client().authorize_url(client_id=self.client_id, state=state), state
 
+    @sensitive_variables()
     def get_tokens(self, *, code: str) -> TokenGrant:
         """Exchange an authorization code (single use, never retried)."""
         return self._grant({"grant_type": "authorization_code", "code": code})
 
+    @sensitive_variables()
     def refresh_tokens(self, *, refresh_token: str) -> TokenGrant:
         """New tokens for a refresh token; Bungie rotates it, so the old one is dead after this."""
         return self._grant({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
-    @sensitive_variables("data", "body")
+    @sensitive_variables()
     def _grant(self, data: dict[str, str]) -> TokenGrant:
         now = timezone.now()
         body = bungie.client().oauth_token(client_id=self.client_id, client_secret=self.client_secret, data=data)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from manifest import history
 from manifest.lookup import normalize_hash
 from manifest.models import ManifestState, ManifestVersion
+from manifest.ratelimit import rate_limit_hit
 from manifest.tasks import enqueue_refresh
 
 
@@ -99,11 +100,27 @@ def _bearer_ok(request: HttpRequest) -> bool | None:
     return hmac.compare_digest(token.strip().encode(), expected.encode())
 
 
+def _refresh_client(request: HttpRequest, bearer: bool | None) -> str:
+    """Who is counted for the rate limit: the token, the staff user, or else the address
+    (so guessing tokens from one address is limited too)."""
+    if bearer:
+        return "token"
+    if bearer is None and request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+
+
 @csrf_exempt  # a bearer token needs no CSRF; a session is checked by hand below
 @require_POST
 def refresh(request: HttpRequest) -> JsonResponse:
     """Queue a manifest refresh: for staff (session + CSRF) or a machine (bearer token)."""
     bearer = _bearer_ok(request)
+    limit = rate_limit_hit(scope="manifest-refresh", client=_refresh_client(request, bearer),
+                           limit=settings.MANIFEST_REFRESH_RATE_LIMIT, window=60)
+    if not limit.allowed:
+        response = JsonResponse({"error": "too many refresh requests", "retry_after": limit.retry_after}, status=429)
+        response["Retry-After"] = str(limit.retry_after)
+        return response
     if bearer is False:
         return JsonResponse({"error": "invalid bearer token"}, status=403)
     if bearer is None:
