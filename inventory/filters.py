@@ -112,12 +112,23 @@ def _term(word: str) -> Predicate | None:
     return None
 
 
+def _words(text: str) -> list[str]:
+    # Only double quotes group words: an apostrophe ("Hawkmoon's") or a backslash is an
+    # ordinary character, never an escape or a quote that could leave the text unparseable.
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.quotes = '"'
+    lexer.escape = ""
+    lexer.commenters = ""
+    return list(lexer)
+
+
 def _split(text: str) -> list[str]:
     """Words, honouring double quotes; an unbalanced quote just ends at the end."""
     try:
-        return shlex.split(text, posix=True)
-    except ValueError:
-        return shlex.split(text + '"', posix=True) if text.count('"') % 2 else text.split()
+        return _words(text)
+    except ValueError:  # "No closing quotation", the only error left
+        return _words(text + '"')
 
 
 def parse_query(text: str) -> ParsedQuery:

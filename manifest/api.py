@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from manifest.history import find_version
@@ -41,6 +42,7 @@ def bungie_error(code: tuple[int, str], message: str, status: int, **data: str) 
     return _json(body, status)
 
 
+@csrf_exempt  # read-only, GET only: another method is a 405, not a CSRF failure
 @require_GET
 def definition(request: HttpRequest, entity_type: str, hash_id: str) -> HttpResponse:
     try:
@@ -91,6 +93,7 @@ def _not_modified(etag: str, *, immutable: bool) -> HttpResponse:
     return response
 
 
+@csrf_exempt
 @require_GET
 def manifest(request: HttpRequest) -> HttpResponse:
     state = ManifestState.objects.select_related("active").filter(id=1).first()

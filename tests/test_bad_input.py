@@ -1,0 +1,186 @@
+"""Bad input from players and from Bungie: random and malformed, never a 500.
+
+Property-based (hypothesis): the Bungie envelope parser, the inventory filter language, the
+inventory and manifest pages' query strings. Schemathesis: our JSON endpoints against
+docs/openapi.yaml, with random and malformed path, query and form input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import orjson
+import pytest
+import schemathesis
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dvr.bungie import BungieError, parse_envelope
+from inventory import filters
+from manifest.lookup import forget_active_seq
+from manifest.sync import manifest_sync
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
+
+# JSON values of every shape, for bodies that parse but are not what Bungie should send.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+envelope_keys = st.sampled_from(["Response", "ErrorCode", "ThrottleSeconds", "ErrorStatus", "Message", "MessageData"])
+# Texts orjson would not write: huge numbers, exponents, in Bungie's own fields.
+json_texts = st.builds(
+    lambda key, number: f'{{"{key}": {number}, "ErrorStatus": "x", "Message": "y"}}',
+    st.sampled_from(["ErrorCode", "ThrottleSeconds", "Response"]),
+    st.integers().map(str) | st.sampled_from(["1e400", "-1e400", "1.5", "-0", "1E2"]),
+)
+envelopes = st.dictionaries(envelope_keys, json_values | st.integers(-5, 3000), max_size=6)
+
+
+# --- the Bungie envelope parser -------------------------------------------------------------------
+@given(
+    body=st.binary(max_size=300) | json_values.map(orjson.dumps) | envelopes.map(orjson.dumps)
+    | json_texts.map(str.encode),
+    status=st.sampled_from([200, 204, 301, 400, 401, 404, 429, 500, 502, 503]) | st.integers(100, 599),
+    content_type=st.sampled_from(["", "application/json", "text/html"]),
+)
+@settings(max_examples=400, deadline=None)
+def test_the_envelope_parser_returns_a_response_or_raises_a_bungie_error_and_nothing_else(body, status, content_type):
+    try:
+        parse_envelope(body, http_status=status, content_type=content_type)
+    except BungieError as exc:
+        str(exc)  # the message is printable whatever the fields held
+        assert isinstance(exc.retryable, bool) and exc.throttle_seconds >= 0
+
+
+@given(envelope=envelopes)
+@settings(max_examples=200, deadline=None)
+def test_an_envelope_is_success_only_when_bungie_says_error_code_1(envelope):
+    try:
+        response = parse_envelope(orjson.dumps(envelope), http_status=200)
+    except BungieError:
+        assert envelope.get("ErrorCode") != 1
+    else:
+        assert envelope.get("ErrorCode") == 1 and response == envelope.get("Response")
+
+
+# --- the filter language -------------------------------------------------------------------------
+@dataclass
+class Item:
+    name: str
+    tier: str
+    damage: str
+    slot: str
+    kind: str
+    power: int | None
+    equipped: bool
+    location: str
+
+
+items = st.builds(
+    Item, name=st.text(max_size=20), tier=st.sampled_from(["", *filters.TIERS]),
+    damage=st.sampled_from(["", *filters.DAMAGE_TYPES]), slot=st.sampled_from(["", *filters.SLOTS]),
+    kind=st.sampled_from(["", "weapon", "armor", "ghost"]), power=st.none() | st.integers(0, 10**7),
+    equipped=st.booleans(), location=st.sampled_from(["character", "vault", "postmaster"]),
+)
+words = st.sampled_from(["is:", "tier:", "slot:", "power:", "light:", "name:", "damage:", "-", '"', ":", ">=", "<",
+                         "exotic", "weapon", "1800", "-", "1800-1900", "\\", "'", "\x00", "\u202e", " "])
+queries = st.text(max_size=250) | st.lists(words, max_size=30).map("".join)
+
+
+@given(text=queries, item=items, sort=st.text(max_size=10) | st.sampled_from(list(filters.SORTS)))
+@settings(max_examples=500, deadline=None)
+def test_the_filter_language_never_raises_and_only_keeps_what_it_read(text, item, sort):
+    parsed = filters.parse_query(text)
+
+    assert len(parsed.text) <= filters.MAX_QUERY_LENGTH
+    assert isinstance(parsed.matches(item), bool)
+    filters.sort_key(sort)(item)
+    # Everything it could not read is reported back, and nothing it read is ignored.
+    assert len(parsed.predicates) + len(parsed.ignored) == len(filters._split(parsed.text))
+
+
+# --- pages with random query strings -------------------------------------------------------------
+@pytest.fixture
+def player_client(client, bungie):
+    from tests.test_login import log_in
+
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+    assert log_in(client, bungie).status_code == 302
+    return client
+
+
+@pytest.mark.django_db
+@given(q=queries, sort=st.text(max_size=12), htmx=st.booleans())
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
+def test_the_inventory_page_answers_any_filter_without_an_error(player_client, q, sort, htmx):
+    headers = {"HX-Request": "true"} if htmx else {}
+    response = player_client.get("/inventory/", {"q": q, "sort": sort}, headers=headers)
+
+    assert response.status_code == 200
+
+
+@pytest.fixture
+def synced(bungie):
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+    return bungie
+
+
+@pytest.mark.django_db
+@given(
+    segment=st.text(min_size=1, max_size=40).filter(lambda s: s not in (".", "..")),
+    q=st.text(max_size=250),
+    kind=st.text(max_size=10),
+    page=st.text(max_size=8) | st.sampled_from(["²", "١", "99999999999999999999", "-1", "0", "1e3"]),
+)
+@settings(max_examples=40, deadline=None, suppress_health_check=FIXTURE_OK)
+def test_manifest_pages_answer_any_path_or_query_with_a_page_never_a_500(synced, segment, q, kind, page):
+    part = quote(segment, safe="")
+    for path, query in [
+        (f"/manifest/{part}/", {}),
+        (f"/manifest/{part}/{part}/", {"kind": kind, "page": page, "id": page}),
+        (f"/manifest/{part}/DestinyInventoryItemDefinition/{part}/", {}),
+        ("/manifest/search/", {"q": q}),
+        (f"/api/definitions/{part}/{part}/", {"lang": kind, "version": segment}),
+    ]:
+        response = Client().get(path, query)
+        assert response.status_code < 500, (path, query, response.status_code)
+
+
+# --- schemathesis against our OpenAPI document ----------------------------------------------------
+schema = schemathesis.openapi.from_path(ROOT / "docs" / "openapi.yaml")
+REFRESH_TOKEN = "schemathesis-refresh-token"
+
+
+@schemathesis.auth().apply_to(path="/manifest/refresh/")
+class RefreshToken:
+    """The machine's bearer; schemathesis also sends none and wrong ones, expecting 401/403."""
+
+    def get(self, case, context):
+        return REFRESH_TOKEN
+
+    def set(self, case, data, context):
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+
+@pytest.fixture
+def synced_site(live_server, bungie, settings):
+    settings.MANIFEST_REFRESH_TOKEN = REFRESH_TOKEN
+    settings.MANIFEST_REFRESH_RATE_LIMIT = 10_000  # the limit has its own test (test_security.py)
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+    return live_server.url
+
+
+@pytest.mark.django_db(transaction=True)
+@schema.parametrize()
+@settings(max_examples=30, deadline=None, suppress_health_check=FIXTURE_OK)
+def test_our_json_endpoints_keep_to_their_openapi_document_whatever_they_are_sent(case, synced_site):
+    case.call_and_validate(base_url=synced_site)
