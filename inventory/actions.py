@@ -55,6 +55,10 @@ REFUSALS = {
 }
 
 
+UNANSWERED = ("Bungie did not answer properly, so DVR can't tell whether that worked. "
+              "The page shows where your items are now.")
+
+
 @dataclass
 class ActionResult:
     ok: bool
@@ -104,6 +108,11 @@ def _post(account: BungieAccount, path: str, body: dict[str, Any]) -> None:
             raise LoginRequired("Bungie refused the player's token for an action") from None
         except bungie.BungieMaintenance:
             raise _Refused("Bungie is down for maintenance: items can't be moved right now.") from None
+        except bungie.BungieTransportError as exc:
+            # No usable answer (a timeout, a 500, an HTML page): Bungie may or may not have
+            # acted, and a POST is never retried. Say so rather than "refused".
+            logger.warning("bungie action unanswered account=%s error=%s", account.pk, exc)
+            raise _Refused(UNANSWERED) from None
         except bungie.BungieError as exc:
             if exc.error_code in REFUSALS:
                 raise _Refused(REFUSALS[exc.error_code]) from None
