@@ -8,6 +8,7 @@ from dvr import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("__ping__", views.ping, name="ping"),
     path("admin/", admin.site.urls),
     path("", include("manifest.urls")),
     path("", include("inventory.urls")),

@@ -23,6 +23,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(report, status=200 if healthy else 503)
 
 
+@never_cache
+@require_GET
+def ping(request: HttpRequest) -> HttpResponse:
+    """``GET /__ping__``: "ok", touching nothing (no database, cache or template). The
+    benchmark's trivial view: it measures what every request costs (gunicorn, the
+    middleware stack), beside which the inventory page's own time is read. Reveals
+    nothing, changes nothing."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
 def _error_page(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
     if request.path.startswith("/api/") or request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({"error": title, "message": message}, status=status)

@@ -5,6 +5,14 @@ Many hashes (of many entity types) at once: one cache round trip for the whole r
 back with ``set_many``. Cache keys carry the active version's sequence number, so an
 activation never mixes versions within a call, and no cache is ever flushed. With the
 cache down, lookups go to the database and the page still renders.
+
+Two views of a definition, one mechanism: ``view="full"`` (the default) is the stored
+definition, whole (~5.7 KB for an item: the item page, the definitions API);
+``view="summary"`` is what a page of many tiles reads (`summarize`: name, icon, bucket,
+tier, type, damage, class; ~0.3 KB), cached under keys of its own that carry the
+version too. Decoding 1,200 full item definitions takes ~75 ms, their summaries a few.
+A summary miss is projected in the database on Postgres (one detoast per row with
+``jsonb_to_record``: ~5x faster than reading the full rows) and in Python elsewhere.
 """
 
 from __future__ import annotations
@@ -17,8 +25,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from django.core.cache import cache
+from django.db import connections
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
 from manifest.models import Definition, ManifestState
 
@@ -39,6 +50,47 @@ _last_cache_error = 0.0
 _cache_error_lock = threading.Lock()
 
 Definitions = dict[int, dict[str, Any]]
+
+VIEWS = ("full", "summary")
+# The summary's fields: Bungie's names and nesting, so code reading a full definition
+# reads a summary unchanged. Absent or null in the definition: absent in the summary.
+SUMMARY_DISPLAY = ("name", "icon")
+SUMMARY_INVENTORY = ("bucketTypeHash", "tierType", "tierTypeName")
+SUMMARY_TOP = ("itemType", "itemTypeDisplayName", "defaultDamageType", "classType", "hash")
+# DVR's own, not Bungie's: the sequence number of the version this definition first
+# appeared in as it is (the row's ``valid_from``), so a page can tell what changed in the
+# latest version without a query of its own.
+VALID_FROM = "dvrValidFrom"
+
+
+def summarize(definition: Mapping[str, Any], valid_from: int) -> dict[str, Any]:
+    """The summary view of one definition (see the module docstring)."""
+    display = definition.get("displayProperties") or {}
+    inventory = definition.get("inventory") or {}
+    summary: dict[str, Any] = {
+        "displayProperties": {k: display[k] for k in SUMMARY_DISPLAY if display.get(k) is not None},
+        "inventory": {k: inventory[k] for k in SUMMARY_INVENTORY if inventory.get(k) is not None},
+    }
+    summary.update((k, definition[k]) for k in SUMMARY_TOP if definition.get(k) is not None)
+    summary[VALID_FROM] = valid_from
+    return summary
+
+
+def _summary_sql(table: str) -> str:
+    """Postgres: the summary of the row's ``data`` as JSON text, built in the database
+    (`summarize`'s shape exactly). ``jsonb_to_record`` detoasts the definition once per
+    row; ``data -> 'a' -> 'b'`` in each field would detoast it once per field."""
+    columns = [("displayProperties", "jsonb"), ("inventory", "jsonb")] + [(k, "jsonb") for k in SUMMARY_TOP]
+    display = ", ".join(f"'{k}', x.\"displayProperties\" -> '{k}'" for k in SUMMARY_DISPLAY)
+    inventory = ", ".join(f"'{k}', x.inventory -> '{k}'" for k in SUMMARY_INVENTORY)
+    top = ", ".join(f"'{k}', x.\"{k}\"" for k in SUMMARY_TOP)
+    record = ", ".join(f'"{name}" {kind}' for name, kind in columns)
+    return (
+        "SELECT jsonb_strip_nulls(jsonb_build_object("  # noqa: S608  (constant names only, no input)
+        f"'displayProperties', jsonb_build_object({display}), "
+        f"'inventory', jsonb_build_object({inventory}), {top}))::text "
+        f'FROM jsonb_to_record("{table}"."data") AS x({record})'
+    )
 
 
 def normalize_hash(value: int | str) -> int:
@@ -68,8 +120,9 @@ def forget_active_seq() -> None:
     _active.value = None
 
 
-def _cache_key(seq: int, language: str, entity_type: str, item_hash: int) -> str:
-    return f"def:{seq}:{language}:{entity_type}:{item_hash}"
+def _cache_key(seq: int, language: str, entity_type: str, item_hash: int, view: str = "full") -> str:
+    prefix = "def" if view == "full" else "defsum"
+    return f"{prefix}:{seq}:{language}:{entity_type}:{item_hash}"
 
 
 @contextmanager
@@ -101,12 +154,16 @@ def lookup(
     *,
     language: str = "en",
     seq: int | None = None,
+    view: str = "full",
 ) -> dict[str, Definitions]:
     """``{entity_type: {hash: definition}}`` for every hash asked for that exists.
 
     Unknown hashes are simply absent: callers render a placeholder. ``seq`` reads an
-    older stored version; by default the active one.
+    older stored version; by default the active one. ``view="summary"``: each
+    definition's `summarize` view instead of the whole definition.
     """
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, not {view!r}")
     if seq is None:
         seq = active_seq()
     result: dict[str, Definitions] = {entity: {} for entity in wanted}
@@ -120,7 +177,7 @@ def lookup(
                 item_hash = normalize_hash(raw)
             except (TypeError, ValueError):
                 continue
-            keys[_cache_key(seq, language, entity, item_hash)] = (entity, item_hash)
+            keys[_cache_key(seq, language, entity, item_hash, view)] = (entity, item_hash)
     if not keys:
         return result
 
@@ -145,11 +202,10 @@ def lookup(
     condition = Q()
     for entity, hashes in misses.items():
         condition |= Q(entity_type=entity, hash__in=hashes)
-    rows = Definition.objects.at(seq).filter(condition, language=language).values_list("entity_type", "hash", "data")
     found: dict[str, dict[str, Any]] = {}
-    for entity, item_hash, data in rows:
+    for entity, item_hash, data in _read(Definition.objects.at(seq).filter(condition, language=language), view):
         result[entity][item_hash] = data
-        found[_cache_key(seq, language, entity, item_hash)] = data
+        found[_cache_key(seq, language, entity, item_hash, view)] = data
     if found and cache_ok:
         try:
             cache.set_many(found, timeout=CACHE_SECONDS)
@@ -158,8 +214,24 @@ def lookup(
     return result
 
 
+def _read(rows: Any, view: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(entity type, hash, the definition in ``view``) for each of the queryset ``rows``."""
+    if view == "full":
+        yield from rows.values_list("entity_type", "hash", "data")
+    elif connections[rows.db].vendor == "postgresql":
+        summary = RawSQL(_summary_sql(Definition._meta.db_table), [])  # noqa: S611  (no input in it)
+        for entity, item_hash, valid_from, text in rows.values_list("entity_type", "hash", "valid_from", summary):
+            data = orjson.loads(text)
+            data[VALID_FROM] = valid_from
+            yield entity, item_hash, data
+    else:
+        for entity, item_hash, valid_from, data in rows.values_list("entity_type", "hash", "valid_from", "data"):
+            yield entity, item_hash, summarize(data, valid_from)
+
+
 def definitions(
-    entity_type: str, hashes: Iterable[int | str], *, language: str = "en", seq: int | None = None
+    entity_type: str, hashes: Iterable[int | str], *, language: str = "en", seq: int | None = None,
+    view: str = "full",
 ) -> Definitions:
     """``{hash: definition}`` for one entity type (see `lookup`)."""
-    return lookup({entity_type: hashes}, language=language, seq=seq)[entity_type]
+    return lookup({entity_type: hashes}, language=language, seq=seq, view=view)[entity_type]

@@ -347,6 +347,24 @@ def test_items_from_a_manifest_not_synced_yet_render_as_unknown_then_by_name(cli
     assert "Unknown item" not in after
 
 
+def test_the_items_changed_in_the_latest_manifest_are_listed(client, player, synced):
+    page_of(client)  # the previous version's summaries in the cache
+    spec = ItemSpec(count=300, changed=0.2)
+    synced.app.publish(items=spec)
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+    owned = {i["item_hash"] for i in fake_items(synced)}
+    mine = owned & spec.changed_hashes()
+    assert mine and owned - mine
+
+    page = page_of(client)
+
+    panel = re.search(r'<details class="card changed-panel">(.*?)</details>', page, re.S)
+    assert panel, "no changed-items panel"
+    listed = {int(h) for h in re.findall(r"/DestinyInventoryItemDefinition/(\d+)/", panel.group(1))}
+    assert listed and listed <= mine
+
+
 def test_an_unknown_item_queues_a_manifest_check_once(client, player, synced):
     from django_q.brokers import get_broker
 

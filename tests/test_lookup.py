@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import caches
 from django.db import connection
 
-from manifest.lookup import definitions, forget_active_seq, lookup, normalize_hash
+from manifest.lookup import VALID_FROM, definitions, forget_active_seq, lookup, normalize_hash, summarize
 from manifest.models import Definition, ManifestState
 from manifest.sync import manifest_sync
 from tests.fakebungie.items import ItemSpec
@@ -80,6 +80,53 @@ def test_a_warm_page_sized_lookup_is_one_redis_round_trip(synced, monkeypatch, s
     definitions(ITEMS, hashes, seq=seq)
 
     assert redis_commands.commands == ["MGET"]
+
+
+def test_the_summary_view_is_the_full_definitions_projection_cold_and_warm(synced, django_assert_num_queries):
+    hashes = item_hashes()
+    seq = ManifestState.get().active_seq
+    full = definitions(ITEMS, hashes, seq=seq)  # warm full definitions are not summaries
+
+    with django_assert_num_queries(1):  # projected in the database on Postgres
+        cold = definitions(ITEMS, hashes, seq=seq, view="summary")
+    with django_assert_num_queries(0):
+        warm = definitions(ITEMS, hashes, seq=seq, view="summary")
+
+    rows = dict(Definition.objects.at(seq).filter(entity_type=ITEMS, hash__in=hashes).values_list("hash", "valid_from"))
+    assert cold == warm == {h: summarize(full[h], rows[h]) for h in hashes}
+    some = cold[hashes[0]]
+    assert some["displayProperties"]["name"] == full[hashes[0]]["displayProperties"]["name"]
+    assert some[VALID_FROM] == seq
+    assert "description" not in some["displayProperties"] and "stats" not in some
+    assert definitions(ITEMS, hashes[:1], seq=seq)[hashes[0]] == full[hashes[0]]  # the full view is untouched
+
+
+def test_a_summary_leaves_out_what_is_absent_or_null():
+    assert summarize({"hash": 1, "displayProperties": {"name": "X", "icon": None}, "itemType": None}, 3) == {
+        "hash": 1, "displayProperties": {"name": "X"}, "inventory": {}, VALID_FROM: 3,
+    }
+
+
+def test_summaries_say_which_version_each_definition_appeared_in(synced):
+    first = ManifestState.get().active_seq
+    spec = ItemSpec(count=1300, seed=5, changed=0.01, added=0.01)
+    synced.app.publish(items=spec)
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+    seq = ManifestState.get().active_seq
+    changed, added = sorted(spec.changed_hashes()), sorted(spec.added_hashes())
+    same = [h for h in item_hashes(50) if h not in spec.changed_hashes()]
+
+    found = definitions(ITEMS, changed + added + same, view="summary")
+
+    assert {found[h][VALID_FROM] for h in changed + added} == {seq}
+    assert {found[h][VALID_FROM] for h in same} == {first}
+    assert found[changed[0]]["displayProperties"]["name"] == spec.item(changed[0])["displayProperties"]["name"]
+
+
+def test_an_unknown_view_is_refused(synced):
+    with pytest.raises(ValueError):
+        lookup({ITEMS: [1]}, view="everything")
 
 
 def test_many_entity_types_share_one_lookup(synced, django_assert_num_queries):

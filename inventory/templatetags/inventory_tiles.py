@@ -1,0 +1,65 @@
+"""``{% item_tiles items %}``: the inventory page's item tiles, rendered in Python.
+
+A full vault is ~1,200 tiles. As a template (one ``{% include %}`` or an inline loop per
+tile, ~20 variable lookups and a ``{% url %}`` each) they took ~200 ms of a page view;
+this function renders the same markup, byte for byte, in a few milliseconds. It is the
+one place the tile's markup lives (CSP: no inline style or script here either).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+
+from django import template
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+
+from inventory.profile import ItemView
+
+register = template.Library()
+
+
+def _item_url_prefix() -> str:
+    # reverse() once per render; instance ids (int64 digits) need no quoting.
+    return reverse("inventory:item", args=["0"])[:-2]
+
+
+def item_tile(i: ItemView, url_prefix: str) -> str:
+    # html.escape is what django.utils.html.escape calls (same output), without its
+    # lazy-string wrapper: that wrapper was most of the time here.
+    name = escape(i.name)
+    if i.instance_id:
+        href = url_prefix + i.instance_id + "/" if i.instance_id.isdigit() else reverse(
+            "inventory:item", args=[i.instance_id]
+        )
+    else:
+        href = "#"
+    title = name
+    if i.tier_name:
+        title += " · " + escape(i.tier_name)
+    if i.power:
+        title += f" · {i.power}"
+    if i.icon:
+        image = f'<img src="{escape(i.icon)}" alt="" width="48" height="48" loading="lazy">'
+    else:
+        image = '<span class="no-icon" aria-hidden="true">?</span>'
+    if i.power:
+        damage = f" dmg-{escape(i.damage)}" if i.damage else ""
+        power = f'<span class="power{damage}">{i.power}</span>'
+    elif i.quantity > 1:
+        power = f'<span class="power">\N{MULTIPLICATION SIGN}{i.quantity}</span>'
+    else:
+        power = ""
+    return (
+        f'<li class="item tier-{escape(i.tier or "unknown")}{"" if i.known else " unknown"}" '
+        f'data-item="{escape(i.key)}"><a href="{escape(href)}" title="{title}">{image}'
+        f'<span class="name">{name}</span>{power}</a></li>\n'
+    )
+
+
+@register.simple_tag
+def item_tiles(items: Iterable[ItemView]) -> SafeString:
+    """Every tile of ``items``, in order (the list's ``<ul>`` is the template's)."""
+    prefix = _item_url_prefix()
+    return mark_safe("".join(item_tile(i, prefix) for i in items))  # noqa: S308  (every value escaped above)
