@@ -51,7 +51,9 @@ class ManifestVersionAdmin(admin.ModelAdmin):
         if outcome["queued"]:
             self.message_user(request, f"Manifest refresh queued (task {outcome['task_id']}).", messages.SUCCESS)
         else:
-            self.message_user(request, "A manifest sync is already running; nothing queued.", messages.WARNING)
+            text = ("A manifest sync is already running; nothing queued." if outcome["running"]
+                    else f"Nothing queued: {outcome['message']}.")
+            self.message_user(request, text, messages.WARNING)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):  # type: ignore[override]
         # The action needs no selection: checking Bungie does not depend on a version.

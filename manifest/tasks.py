@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 
 from manifest.locking import sync_is_running
 from manifest.sync import manifest_sync
+
+logger = logging.getLogger(__name__)
 
 SCHEDULE_NAME = "manifest-check"
 TASK_PATH = "manifest.tasks.refresh_manifest"
@@ -24,8 +27,13 @@ def enqueue_refresh(*, force: bool = False, requested_by: str = "") -> dict[str,
 
     if sync_is_running():
         return {"queued": False, "running": True, "message": "a manifest sync is already running"}
-    task_id = async_task(TASK_PATH, force, task_name=f"manifest refresh{f' by {requested_by}' if requested_by else ''}",
-                         group="manifest")
+    try:
+        task_id = async_task(TASK_PATH, force, group="manifest",
+                             task_name=f"manifest refresh{f' by {requested_by}' if requested_by else ''}")
+    except Exception as exc:  # the broker (Redis) is down: say so, never a 500
+        logger.warning("manifest refresh not queued: broker unavailable (%s: %s)", type(exc).__name__, exc)
+        return {"queued": False, "running": False, "unavailable": True,
+                "message": "the task queue is unavailable; try again in a minute"}
     return {"queued": True, "running": False, "task_id": task_id, "force": force,
             "message": "manifest refresh queued"}
 

@@ -136,4 +136,5 @@ def refresh(request: HttpRequest) -> JsonResponse:
             return JsonResponse({"error": "CSRF check failed"}, status=403)
     force = request.POST.get("force", "").lower() in ("1", "true", "yes", "on")
     who = "token" if bearer else request.user.get_username()
-    return JsonResponse(enqueue_refresh(force=force, requested_by=who), status=202)
+    outcome = enqueue_refresh(force=force, requested_by=who)
+    return JsonResponse(outcome, status=503 if outcome.get("unavailable") else 202)
