@@ -20,13 +20,14 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
 DEMO_PORT ?= 8000
 FAKE_PORT ?= 8765
 
-.PHONY: help install demo prod test test-postgres test-sqlite lint migrations-check chromium audit bench clean
+.PHONY: help install demo prod test test-postgres test-sqlite faults lint migrations-check chromium audit bench clean
 
 help:
 	@echo "make demo   - install, migrate, start fake Bungie + qcluster + site, sync the manifest"
 	@echo "make test   - install what tests need and run them (Postgres + Redis, then SQLite)"
 	@echo "make prod   - the production shape here: gunicorn + 2 qclusters on local Postgres and Redis"
 	@echo "make bench  - the benchmark (issue 8): full-size manifest on Postgres + Redis and SQLite; BENCH_ARGS=--quick"
+	@echo "make faults - the long fault-injection runs (clusters, schedules; minutes) on Postgres + Redis"
 	@echo "make audit  - pip-audit the pinned requirements (needs a network with vulnerability data)"
 
 $(PY):
@@ -65,18 +66,26 @@ test: install chromium lint migrations-check test-postgres test-sqlite
 
 test-postgres:
 	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
-		$(VENV)/bin/pytest $(PYTEST_ARGS)
+		$(VENV)/bin/pytest -m "not faults" $(PYTEST_ARGS)
 
 # The embedded default: SQLite, local-memory cache, ORM broker.
 test-sqlite:
-	$(TEST_ENV) $(VENV)/bin/pytest -m "not postgres_only" $(PYTEST_ARGS)
+	$(TEST_ENV) $(VENV)/bin/pytest -m "not postgres_only and not faults" $(PYTEST_ARGS)
+
+# Fault injection that takes minutes (two clusters on the one-minute schedule, a burst of
+# refreshes): see docs/RELIABILITY.md. .ci/run runs it after `make test`.
+faults: install
+	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(VENV)/bin/pytest -m faults $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m bench.run --database-url $(BENCH_DATABASE_URL) --redis-url $(BENCH_REDIS_URL) $(BENCH_ARGS)
 
+# --strict: a package the vulnerability service cannot look up fails the audit, so a
+# machine without the data (like these) fails loudly instead of passing vacuously.
 audit: install
-	$(VENV)/bin/pip install --quiet pip-audit
-	$(VENV)/bin/pip-audit -r requirements.txt
+	$(VENV)/bin/pip install --quiet pip-audit==2.10.1
+	$(VENV)/bin/pip-audit --strict -r requirements.txt -r requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) var db.sqlite3* staticfiles .pytest_cache .ruff_cache
