@@ -112,6 +112,9 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# With persistent connections (the web sets CONN_MAX_AGE: gunicorn.conf.py), check one
+# before reuse so a restarted Postgres costs a reconnect, not an error page.
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # An unreachable server fails fast (healthz answers 503) instead of hanging a worker.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(

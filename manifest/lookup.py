@@ -13,6 +13,12 @@ tier, type, damage, class; ~0.3 KB), cached under keys of its own that carry the
 version too. Decoding 1,200 full item definitions takes ~75 ms, their summaries a few.
 A summary miss is projected in the database on Postgres (one detoast per row with
 ``jsonb_to_record``: ~5x faster than reading the full rows) and in Python elsewhere.
+
+Summaries also stay in this process's memory (`LOCAL_SUMMARIES` most recently used, ~1.8
+KB each), in front of the cache: a warm page of 1,200 tiles then costs no round trip at
+all (~1 ms instead of ~9 ms for the MGET and its unpickling). Same keys, so the same
+guarantee: a key names one version, its value never changes. What a lookup returns from
+there is shared between requests: read it, never change it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import gc
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -42,6 +49,9 @@ CACHE_SECONDS = 24 * 3600
 # still see one whole, consistent version (its rows stay in the table), so a short lag
 # after an activation can delay the new version but never mix two.
 ACTIVE_SEQ_SECONDS = 1.0
+# Summaries kept in each process's memory (~1.8 KB each: ~14 MB a process), most recently
+# used first: a few players' pages (the same popular items recur across players).
+LOCAL_SUMMARIES = 8_000
 # One log line per cache outage, not one per lookup.
 CACHE_ERROR_LOG_SECONDS = 60.0
 
@@ -120,6 +130,48 @@ def forget_active_seq() -> None:
     _active.value = None
 
 
+class _LocalSummaries:
+    """This process's most recently used summaries, by cache key (LRU; thread-safe)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        found = {}
+        with self._lock:
+            data = self._data
+            for key in keys:
+                value = data.get(key)
+                if value is not None:
+                    data.move_to_end(key)
+                    found[key] = value
+        return found
+
+    def set_many(self, values: Mapping[str, dict[str, Any]]) -> None:
+        with self._lock:
+            data = self._data
+            for key, value in values.items():
+                data[key] = value
+                data.move_to_end(key)
+            while len(data) > self.size:
+                data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+_local_summaries = _LocalSummaries(LOCAL_SUMMARIES)
+
+
+def forget_local_summaries() -> None:
+    """Empty this process's summaries (tests: each starts a database whose sequence
+    numbers begin again, as a fresh bench database would with a fresh process)."""
+    _local_summaries.clear()
+
+
 def _cache_key(seq: int, language: str, entity_type: str, item_hash: int, view: str = "full") -> str:
     prefix = "def" if view == "full" else "defsum"
     return f"{prefix}:{seq}:{language}:{entity_type}:{item_hash}"
@@ -181,13 +233,20 @@ def lookup(
     if not keys:
         return result
 
+    local = view == "summary"
+    hits = _local_summaries.get_many(keys) if local else {}
+    asked = [key for key in keys if key not in hits] if hits else list(keys)
     cache_ok = True
-    try:
-        with _no_gc_pauses():
-            hits = cache.get_many(list(keys))
-    except Exception as exc:  # any cache backend failure: fall back to the database
-        _cache_failed(exc)
-        hits, cache_ok = {}, False
+    if asked:
+        try:
+            with _no_gc_pauses():
+                cached = cache.get_many(asked)
+        except Exception as exc:  # any cache backend failure: fall back to the database
+            _cache_failed(exc)
+            cached, cache_ok = {}, False
+        if local and cached:
+            _local_summaries.set_many(cached)
+        hits.update(cached)
     for key, definition in hits.items():
         entity, item_hash = keys[key]
         result[entity][item_hash] = definition
@@ -206,6 +265,8 @@ def lookup(
     for entity, item_hash, data in _read(Definition.objects.at(seq).filter(condition, language=language), view):
         result[entity][item_hash] = data
         found[_cache_key(seq, language, entity, item_hash, view)] = data
+    if local and found:
+        _local_summaries.set_many(found)
     if found and cache_ok:
         try:
             cache.set_many(found, timeout=CACHE_SECONDS)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from django.core.cache import cache
 
-from manifest.lookup import forget_active_seq
+from manifest.lookup import forget_active_seq, forget_local_summaries
 from tests.fakebungie.pytest_plugin import fake_bungie  # noqa: F401  (a fixture)
 from tests.fakebungie.server import FakeBungieServer
 
@@ -19,6 +19,7 @@ def _clean_cache() -> Iterator[None]:
     # with an empty cache (a Redis database of the tests' own, never the broker's).
     cache.clear()
     forget_active_seq()
+    forget_local_summaries()
     yield
     forget_active_seq()
 

@@ -7,7 +7,16 @@ import pytest
 from django.core.cache import caches
 from django.db import connection
 
-from manifest.lookup import VALID_FROM, definitions, forget_active_seq, lookup, normalize_hash, summarize
+from manifest import lookup as lookup_module
+from manifest.lookup import (
+    VALID_FROM,
+    definitions,
+    forget_active_seq,
+    forget_local_summaries,
+    lookup,
+    normalize_hash,
+    summarize,
+)
 from manifest.models import Definition, ManifestState
 from manifest.sync import manifest_sync
 from tests.fakebungie.items import ItemSpec
@@ -99,6 +108,34 @@ def test_the_summary_view_is_the_full_definitions_projection_cold_and_warm(synce
     assert some[VALID_FROM] == seq
     assert "description" not in some["displayProperties"] and "stats" not in some
     assert definitions(ITEMS, hashes[:1], seq=seq)[hashes[0]] == full[hashes[0]]  # the full view is untouched
+
+
+@pytest.mark.postgres_only
+def test_warm_summaries_come_from_the_process_memory_then_one_redis_round_trip(synced, monkeypatch):
+    hashes = item_hashes()
+    seq = ManifestState.get().active_seq
+    cold = definitions(ITEMS, hashes, seq=seq, view="summary")
+    redis_commands = RedisCommands(monkeypatch)
+
+    assert definitions(ITEMS, hashes, seq=seq, view="summary") == cold
+    assert redis_commands.commands == []
+
+    forget_local_summaries()  # another process: Redis has them
+    assert definitions(ITEMS, hashes, seq=seq, view="summary") == cold
+    assert redis_commands.commands == ["MGET"]
+
+
+def test_the_process_memory_keeps_only_the_most_recent_summaries(synced, monkeypatch, django_assert_num_queries):
+    monkeypatch.setattr(lookup_module, "_local_summaries", lookup_module._LocalSummaries(100))
+    hashes = item_hashes(150)
+    definitions(ITEMS, hashes, view="summary")
+
+    assert len(lookup_module._local_summaries._data) == 100
+    assert set(lookup_module._local_summaries.get_many(list(lookup_module._local_summaries._data))) == set(
+        lookup_module._local_summaries._data
+    )
+    with django_assert_num_queries(0):  # the other 50 are still in the cache
+        assert len(definitions(ITEMS, hashes, view="summary")) == 150
 
 
 def test_a_summary_leaves_out_what_is_absent_or_null():

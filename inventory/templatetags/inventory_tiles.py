@@ -9,6 +9,7 @@ one place the tile's markup lives (CSP: no inline style or script here either).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from html import escape
 
 from django import template
@@ -21,23 +22,31 @@ register = template.Library()
 
 
 def _item_url_prefix() -> str:
-    # reverse() once per render; instance ids (int64 digits) need no quoting.
-    return reverse("inventory:item", args=["0"])[:-2]
+    """``/inventory/item/``, escaped: reverse() once per list, not once per tile."""
+    return escape(reverse("inventory:item", args=["0"])[:-2])
+
+
+# Tiers, tier names and damage types: a handful of values on every page.
+_escape_word = lru_cache(maxsize=256)(escape)
 
 
 def item_tile(i: ItemView, url_prefix: str) -> str:
     # html.escape is what django.utils.html.escape calls (same output), without its
-    # lazy-string wrapper: that wrapper was most of the time here.
+    # lazy-string wrapper, which was most of the time here. Instance ids are int64
+    # digits (Bungie's), which need neither quoting in a URL nor escaping.
     name = escape(i.name)
-    if i.instance_id:
-        href = url_prefix + i.instance_id + "/" if i.instance_id.isdigit() else reverse(
-            "inventory:item", args=[i.instance_id]
-        )
+    instance_id = i.instance_id
+    if instance_id:
+        if instance_id.isdigit():
+            href = url_prefix + instance_id + "/"
+        else:
+            href = escape(reverse("inventory:item", args=[instance_id]))
     else:
         href = "#"
+    key = i.key if i.key.isdigit() else escape(i.key)
     title = name
     if i.tier_name:
-        title += " · " + escape(i.tier_name)
+        title += " · " + _escape_word(i.tier_name)
     if i.power:
         title += f" · {i.power}"
     if i.icon:
@@ -45,15 +54,15 @@ def item_tile(i: ItemView, url_prefix: str) -> str:
     else:
         image = '<span class="no-icon" aria-hidden="true">?</span>'
     if i.power:
-        damage = f" dmg-{escape(i.damage)}" if i.damage else ""
+        damage = f" dmg-{_escape_word(i.damage)}" if i.damage else ""
         power = f'<span class="power{damage}">{i.power}</span>'
     elif i.quantity > 1:
         power = f'<span class="power">\N{MULTIPLICATION SIGN}{i.quantity}</span>'
     else:
         power = ""
     return (
-        f'<li class="item tier-{escape(i.tier or "unknown")}{"" if i.known else " unknown"}" '
-        f'data-item="{escape(i.key)}"><a href="{escape(href)}" title="{title}">{image}'
+        f'<li class="item tier-{_escape_word(i.tier or "unknown")}{"" if i.known else " unknown"}" '
+        f'data-item="{key}"><a href="{href}" title="{title}">{image}'
         f'<span class="name">{name}</span>{power}</a></li>\n'
     )
 
