@@ -1,4 +1,10 @@
-"""The Content-Security-Policy, with Bungie's image host added at request time.
+"""Request hygiene and the Content-Security-Policy.
+
+`RefuseNulMiddleware`: a NUL byte in a path or query string is never meaningful, and
+Postgres refuses it in any text parameter (a 500 wherever a URL part reaches a query), so
+such a request is a 400 before any view sees it.
+
+`DvrCSPMiddleware`: the Content-Security-Policy, with Bungie's image host added at request time.
 
 The policy itself is ``CONTENT_SECURITY_POLICY`` in settings (django-csp). Icons and
 emblems come from ``BUNGIE_ROOT_URL``, which the policy must name; it is read per response
@@ -7,13 +13,31 @@ emblems come from ``BUNGIE_ROOT_URL``, which the policy must name; it is read pe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponseBase
+    from django.http import HttpRequest, HttpResponse, HttpResponseBase
+
+
+def has_nul(request: HttpRequest) -> bool:
+    query = request.META.get("QUERY_STRING", "")
+    return "\x00" in request.path_info or "%00" in query or "\x00" in query
+
+
+class RefuseNulMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if has_nul(request):
+            from dvr.views import bad_request
+
+            return bad_request(request)
+        return self.get_response(request)
 
 
 class DvrCSPMiddleware(CSPMiddleware):

@@ -72,6 +72,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that every log line of the request, and every response, carries its id.
     "dvr.logs.RequestIdMiddleware",
+    # A NUL byte in the URL is a 400 at once (Postgres refuses NUL in text: it would be a 500).
+    "dvr.security.RefuseNulMiddleware",
     # Before anything reads the Host header: platform probes use the machine's private IP.
     "dvr.health.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",

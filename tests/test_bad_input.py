@@ -15,7 +15,7 @@ import orjson
 import pytest
 import schemathesis
 from django.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dvr.bungie import BungieError, parse_envelope
@@ -138,8 +138,10 @@ def synced(bungie):
     segment=st.text(min_size=1, max_size=40).filter(lambda s: s not in (".", "..")),
     q=st.text(max_size=250),
     kind=st.text(max_size=10),
-    page=st.text(max_size=8) | st.sampled_from(["²", "١", "99999999999999999999", "-1", "0", "1e3"]),
+    page=st.text(max_size=8) | st.sampled_from(["²", "\u0661", "99999999999999999999", "-1", "0", "1e3"]),
 )
+@example(segment="v\x00", q="\x00", kind="\x00", page="\x00")
+@example(segment="%00", q="%", kind="%00", page="%")
 @settings(max_examples=40, deadline=None, suppress_health_check=FIXTURE_OK)
 def test_manifest_pages_answer_any_path_or_query_with_a_page_never_a_500(synced, segment, q, kind, page):
     part = quote(segment, safe="")
@@ -152,6 +154,16 @@ def test_manifest_pages_answer_any_path_or_query_with_a_page_never_a_500(synced,
     ]:
         response = Client().get(path, query)
         assert response.status_code < 500, (path, query, response.status_code)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", [
+    "/manifest/v%00/", "/manifest/v/DestinyInventoryItemDefinition/1/?id=%00", "/api/definitions/T%00/1/",
+    "/api/definitions/DestinyInventoryItemDefinition/1/?version=%00", "/manifest/search/?q=a%00b", "/login/?next=/%00",
+])
+def test_a_nul_byte_anywhere_in_the_url_is_a_400_not_a_500(synced, url):
+    # Postgres refuses NUL in text parameters: without the guard each of these was a 500 there.
+    assert Client().get(url).status_code == 400
 
 
 # --- schemathesis against our OpenAPI document ----------------------------------------------------
