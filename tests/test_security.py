@@ -16,6 +16,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -233,11 +234,18 @@ def test_the_bearer_is_compared_in_constant_time(client, settings, monkeypatch, 
     assert response.status_code == (202 if sent == "s3cret-token" else 403)
 
 
+def not_near_a_window_edge() -> None:
+    """The limit counts per minute: start a burst well inside one, so it is not split."""
+    if time.time() % 60 > 50:
+        time.sleep(61 - time.time() % 60)
+
+
 @pytest.mark.django_db
 def test_the_refresh_endpoint_is_rate_limited_per_caller_with_retry_after(client, settings, bungie):
     settings.MANIFEST_REFRESH_TOKEN = "s3cret-token"
     settings.MANIFEST_REFRESH_RATE_LIMIT = 3
 
+    not_near_a_window_edge()
     answers = [client.post("/manifest/refresh/", HTTP_AUTHORIZATION="Bearer s3cret-token") for _ in range(5)]
 
     assert [a.status_code for a in answers] == [202, 202, 202, 429, 429]
