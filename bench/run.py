@@ -615,6 +615,7 @@ class Bench:
 
         runs = []
         for _ in range(2 if self.quick else 12):
+            self.db.settle()  # as before S3's and S4's syncs: not last sync's autovacuum in this one
             version = self.fake.publish(**({} if self.fake.changed else P3_FRACTIONS))
             sync = self.sync_live(env, version)
             time.sleep(1.2)  # the worker's remembered active version expires (1 s)

@@ -95,7 +95,8 @@ def test_a_warm_page_makes_one_definitions_round_trip(client, player, synced, mo
 
     page_of(client)
 
-    assert redis.commands.count("MGET") == 2  # the saved profile with the alerts, then the definitions
+    assert redis.commands.count("MGET") == 2  # the saved profile's time with the alerts, then the definitions
+    assert "GET" not in redis.commands  # not the saved profile itself (~1 MB): only its minted time
     redis.commands.clear()
     page_of(client)
     assert redis.commands.count("MGET") == 1  # the summaries are now in this process's memory
