@@ -65,7 +65,7 @@ TIERS = {6: "exotic", 5: "legendary", 4: "rare", 3: "uncommon", 2: "common"}
 POWER_STAT = 1935470627
 
 
-@dataclass
+@dataclass(slots=True)  # ~1,200 per page: slots make them quicker to build and read
 class ItemView:
     """One item as the page shows it (also what the filter language reads)."""
 

@@ -13,7 +13,8 @@ from functools import lru_cache
 from html import escape
 
 from django import template
-from django.urls import reverse
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from inventory.profile import ItemView
@@ -22,8 +23,13 @@ register = template.Library()
 
 
 def _item_url_prefix() -> str:
-    """``/inventory/item/``, escaped: reverse() once per list, not once per tile."""
-    return escape(reverse("inventory:item", args=["0"])[:-2])
+    """``/inventory/item/``, escaped: reverse() once per process, not once per tile."""
+    return _url_prefix(get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+
+
+@lru_cache(maxsize=16)
+def _url_prefix(script_prefix: str, urlconf: str) -> str:
+    return escape(reverse("inventory:item", args=["0"], urlconf=urlconf)[:-2])
 
 
 # Tiers, tier names and damage types: a handful of values on every page.
