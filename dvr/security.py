@@ -1,8 +1,8 @@
 """Request hygiene and the Content-Security-Policy.
 
-`RefuseNulMiddleware`: a NUL byte in a path or query string is never meaningful, and
-Postgres refuses it in any text parameter (a 500 wherever a URL part reaches a query), so
-such a request is a 400 before any view sees it.
+`RefuseNulMiddleware`: a NUL byte in a URL's path is never meaningful, and Postgres
+refuses it in any text parameter (a 500 wherever a path part reaches a query), so such a
+request is a 400 before any view sees it.
 
 `DvrCSPMiddleware`: the Content-Security-Policy, with Bungie's image host added at request time.
 
@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 
 def has_nul(request: HttpRequest) -> bool:
-    query = request.META.get("QUERY_STRING", "")
-    return "\x00" in request.path_info or "%00" in query or "\x00" in query
+    # The path only: query values are each checked where they are used (some, like a
+    # search, just drop control characters and answer).
+    return "\x00" in request.path_info
 
 
 class RefuseNulMiddleware:

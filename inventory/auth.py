@@ -129,10 +129,13 @@ def safe_next_path(value: str | None, *, host: str) -> str | None:
     """``value`` when it is a path on this site (not ``//host``, ``https://…``, ``/\\host``)."""
     if not value or not value.startswith("/") or value.startswith(NEXT_PATH_REFUSED):
         return None
-    if any(ord(char) < 32 or char == "\\" for char in value):
+    if any(ord(char) < 32 or char == "\\" for char in value) or value.startswith("//"):
         return None
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or value.startswith("//"):
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # "//[x": an unclosed IPv6 host (it was a 500 on /login/)
+        return None
+    if parts.scheme or parts.netloc:
         return None
     if not url_has_allowed_host_and_scheme(value, allowed_hosts={host}):
         return None

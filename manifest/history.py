@@ -31,6 +31,8 @@ def primary_language() -> str:
 def find_version(version: str, *, pk: int | None = None) -> ManifestVersion | None:
     """A version by its version string (the newest with that string: Bungie has reused
     strings), or by primary key when given."""
+    if "\x00" in version:  # never in a version string, and Postgres refuses it in text
+        return None
     versions = ManifestVersion.objects.filter(version=version)
     if pk is not None:
         versions = versions.filter(pk=pk)

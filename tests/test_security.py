@@ -132,6 +132,7 @@ EVIL_NEXT = [
     "//evil.example/", "///evil.example/", "https://evil.example/", "http:evil.example", "/\\evil.example",
     "\\\\evil.example", "/\t/evil.example", " //evil.example", "javascript:alert(1)", "//evil.example@127.0.0.1",
     "/%2F%2Fevil.example", "https:/evil.example", "/login/?next=//evil.example", "\x00//evil.example",
+    "//[evil.example", "/x?a=//[",
 ]
 
 
