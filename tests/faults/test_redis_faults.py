@@ -78,7 +78,7 @@ def test_pages_keep_answering_while_redis_is_down_and_use_the_cache_again_when_i
     # that has not seen them yet, which reads them through Redis.
     forget_local_summaries()
 
-    assert client.get("/inventory/").status_code == 200  # page summaries may come from this process's memory
+    assert client.get("/inventory/").status_code == 200
     assert client.get(f"/api/definitions/{ITEMS}/{item_hash}/").status_code == 200
     assert redis_cache.keys("dvr:*:def*"), "the cache is used again"
     assert client.get("/healthz").json()["cache"]["ok"] is True
