@@ -92,3 +92,24 @@ def page(browser):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def synced(bungie: FakeBungieServer) -> FakeBungieServer:
+    """The fake Bungie.net with its manifest synced and live."""
+    from manifest.sync import manifest_sync
+
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+    return bungie
+
+
+@pytest.fixture
+def player(client, synced: FakeBungieServer):
+    """The fake's player, logged in through DVR's real OAuth flow (manifest synced)."""
+    from inventory.models import BungieAccount
+    from tests.support import log_in
+
+    response = log_in(client, synced)
+    assert response.status_code == 302, response.content
+    return BungieAccount.objects.get()

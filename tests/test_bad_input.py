@@ -108,7 +108,7 @@ def test_the_filter_language_never_raises_and_only_keeps_what_it_read(text, item
 # --- pages with random query strings -------------------------------------------------------------
 @pytest.fixture
 def player_client(client, bungie):
-    from tests.test_login import log_in
+    from tests.support import log_in
 
     assert manifest_sync().outcome == "live"
     forget_active_seq()

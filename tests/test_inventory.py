@@ -8,29 +8,14 @@ import pytest
 from django.test import Client
 from django.utils.html import escape
 
-from inventory.models import BungieAccount
 from manifest.lookup import forget_active_seq, forget_local_summaries
 from manifest.sync import manifest_sync
 from tests.fakebungie.items import ItemSpec
-from tests.test_login import log_in
+from tests.support import log_in
 
 pytestmark = pytest.mark.django_db
 
 TITAN, HUNTER, WARLOCK = "2305843009262373961", "2305843009262373962", "2305843009262373963"
-
-
-@pytest.fixture
-def synced(bungie):
-    assert manifest_sync().outcome == "live"
-    forget_active_seq()
-    return bungie
-
-
-@pytest.fixture
-def player(client: Client, synced) -> BungieAccount:
-    response = log_in(client, synced)
-    assert response.status_code == 302, response.content
-    return BungieAccount.objects.get()
 
 
 def fake_items(bungie, **where) -> list[dict]:

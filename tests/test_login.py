@@ -37,6 +37,7 @@ from inventory.tokens import (
 )
 from tests.fakebungie.player import BUNGIE_MEMBERSHIP_ID, DESTINY_MEMBERSHIP_ID
 from tests.fakebungie.server import FakeBungieServer
+from tests.support import answer_on_bungie, log_in, start_login
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -46,29 +47,6 @@ MEMBERSHIPS = "/User/GetMembershipsForCurrentUser/"
 
 
 # --- helpers: the player's side of the dance ---------------------------------------------------
-def start_login(client: Client, next_path: str | None = None) -> str:
-    """GET /login/ and return where it sends the browser (Bungie's authorize page)."""
-    response = client.get("/login/", {"next": next_path} if next_path is not None else {})
-    assert response.status_code == 302, response.content
-    return response["Location"]
-
-
-def answer_on_bungie(bungie: FakeBungieServer, authorize_url: str, *, approve: bool = True) -> dict[str, str]:
-    """Press Approve (or Cancel) on the fake's authorize page; return the callback's query."""
-    query = dict(parse_qsl(urlsplit(authorize_url).query))
-    form = {"client_id": query["client_id"], "response_type": "code", "state": query["state"]}
-    if approve:
-        form["approve"] = "1"
-    response = requests.post(f"{bungie.url}/en/OAuth/Authorize", data=form, allow_redirects=False, timeout=10)
-    assert response.status_code == 302, response.text
-    return dict(parse_qsl(urlsplit(response.headers["Location"]).query))
-
-
-def log_in(client: Client, bungie: FakeBungieServer, next_path: str | None = None) -> Any:
-    """The whole login; returns the callback's response."""
-    return client.get("/oauth/callback/", answer_on_bungie(bungie, start_login(client, next_path)))
-
-
 def logged_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
 

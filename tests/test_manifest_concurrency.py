@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from django.db import connection
@@ -14,17 +13,9 @@ from django.db import connection
 from manifest.models import Definition, ManifestState, ManifestVersion
 from manifest.sync import manifest_sync
 from manifest.tasks import enqueue_refresh
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_until(predicate, seconds: float = 90, what: str = "condition") -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_two_threads_refreshing_at_once_one_syncs_and_the_other_is_told_it_is_running(bungie):
@@ -98,7 +89,7 @@ def test_a_real_qcluster_runs_an_enqueued_refresh(bungie, dvr_env):
     try:
         outcome = enqueue_refresh(requested_by="test")
         assert outcome["queued"]
-        wait_until(lambda: ManifestState.objects.filter(active__isnull=False).exists(), what="the cluster's sync")
+        wait_until(lambda: ManifestState.objects.filter(active__isnull=False).exists(), 90, "the cluster's sync")
     finally:
         cluster.send_signal(signal.SIGTERM)
         try:

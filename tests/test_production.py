@@ -7,12 +7,11 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,25 +21,11 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
+from tests.support import free_port, wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 NEW_DATASET = "2026-06-23"
 TASK_PATH = "manifest.tasks.refresh_manifest"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
 def production_env(base: dict[str, str], tmp_path: Path, **overrides: str) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from io import StringIO
 
 import pytest
@@ -13,6 +12,7 @@ from django.core.management import call_command
 
 from manifest.models import Definition, ManifestState, ManifestVersion
 from manifest.sync import manifest_sync
+from tests.support import wait_until
 
 V0616 = "244122.26.06.10.2000-1-bnet.65386"
 
@@ -97,15 +97,6 @@ def test_enqueue_hands_the_job_to_the_cluster(bungie):
     broker.purge_queue()
 
 
-def _wait_until(predicate, seconds: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("moment", ["downloading", "writing"])
 def test_a_sync_killed_mid_way_leaves_the_live_version_and_the_next_one_succeeds(bungie, dvr_env, moment):
@@ -118,10 +109,10 @@ def test_a_sync_killed_mid_way_leaves_the_live_version_and_the_next_one_succeeds
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if moment == "downloading":
-            _wait_until(lambda: bungie.app.stats()["tables"], what="a table download")
+            wait_until(lambda: bungie.app.stats()["tables"], what="a table download")
         else:
             active = ManifestState.get().active_seq
-            _wait_until(lambda: Definition.objects.filter(valid_from__gt=active).exists(), what="rows written")
+            wait_until(lambda: Definition.objects.filter(valid_from__gt=active).exists(), what="rows written")
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)

@@ -30,29 +30,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from inventory.auth import safe_next_path
-from inventory.models import BungieAccount
-from manifest.lookup import forget_active_seq
-from manifest.sync import manifest_sync
-from tests.test_login import answer_on_bungie, log_in, start_login, stored_tokens
+from tests.support import answer_on_bungie, log_in, start_login
+from tests.test_login import stored_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 TITAN = "2305843009262373961"
 STRANGER_ITEM = "6917529999999999999"
 STRANGER_CHARACTER = "2305843009999999999"
-
-
-@pytest.fixture
-def synced(bungie):
-    assert manifest_sync().outcome == "live"
-    forget_active_seq()
-    return bungie
-
-
-@pytest.fixture
-def player(client: Client, synced) -> BungieAccount:
-    response = log_in(client, synced)
-    assert response.status_code == 302, response.content
-    return BungieAccount.objects.get()
 
 
 def vault_item(bungie) -> dict:

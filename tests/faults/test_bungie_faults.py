@@ -15,7 +15,7 @@ from inventory.models import BungieAccount
 from manifest.lookup import forget_active_seq
 from manifest.models import Definition, ManifestState, ManifestVersion
 from manifest.sync import manifest_sync
-from tests.test_login import answer_on_bungie, log_in, start_login
+from tests.support import answer_on_bungie, log_in, start_login
 
 pytestmark = pytest.mark.django_db
 

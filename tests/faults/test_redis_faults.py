@@ -17,7 +17,7 @@ from manifest.models import ManifestState, ManifestVersion
 from manifest.sync import manifest_sync
 from manifest.tasks import enqueue_refresh
 from tests.faults.helpers import RedisServer, clusters, task_results, wait_until
-from tests.test_login import log_in
+from tests.support import log_in
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 
