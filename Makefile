@@ -70,6 +70,7 @@ test-postgres:
 
 # The embedded default: SQLite, local-memory cache, ORM broker.
 test-sqlite:
+	@mkdir -p var
 	$(TEST_ENV) $(VENV)/bin/pytest -m "not postgres_only and not faults" $(PYTEST_ARGS)
 
 # Fault injection that takes minutes (two clusters on the one-minute schedule, a burst of

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -62,6 +63,10 @@ def dvr_env(bungie: FakeBungieServer, settings) -> dict[str, str]:
         env.pop("REDIS_URL", None)
     return env
 
+
+# The embedded shape's test database is a file under var/ (settings: SQLITE_TEST_NAME), so
+# subprocesses can share it; a fresh clone has no var/ yet.
+(Path(__file__).resolve().parent.parent / "var").mkdir(exist_ok=True)
 
 # Playwright's sync API keeps an event loop on the test thread; Django would then refuse
 # ORM calls from that thread. The tests know what they do.
