@@ -7,6 +7,7 @@ endpoint (Destiny2.GetDestinyEntityDefinition) does: the envelope, and the defin
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -23,6 +24,9 @@ from manifest.models import Definition, ManifestState, ManifestVersion
 PARAMETER_PARSE_FAILURE = (7, "ParameterParseFailure")
 INVALID_PARAMETERS = (18, "InvalidParameters")
 NOT_FOUND = (21, "NotFound")
+
+# Bungie's entity types are table names: letters and digits ("DestinyClassDefinition").
+ENTITY_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,119}")
 
 SERVED_VERSIONS = (ManifestVersion.Status.LIVE, ManifestVersion.Status.SUPERSEDED)
 
@@ -45,6 +49,8 @@ def bungie_error(code: tuple[int, str], message: str, status: int, **data: str) 
 @csrf_exempt  # read-only, GET only: another method is a 405, not a CSRF failure
 @require_GET
 def definition(request: HttpRequest, entity_type: str, hash_id: str) -> HttpResponse:
+    if not ENTITY_TYPE.fullmatch(entity_type):
+        return bungie_error(INVALID_PARAMETERS, "Unknown entity type.", 404, entityType=entity_type[:120])
     try:
         entry_hash = normalize_hash(hash_id)
     except ValueError:

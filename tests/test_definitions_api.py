@@ -78,8 +78,9 @@ def test_an_unknown_hash_is_a_404_in_bungies_envelope(client, synced):
     assert response.json()["ErrorStatus"] == "NotFound"
 
 
-def test_an_unknown_entity_type_is_a_404_in_bungies_envelope(client, synced):
-    response = client.get(f"/api/definitions/DestinyNoSuchDefinition/{HUNTER}/")
+@pytest.mark.parametrize("entity", ["DestinyNoSuchDefinition", "Destiny%C3%A9Definition", "a%20b", "x" * 200])
+def test_an_unknown_entity_type_is_a_404_in_bungies_envelope(client, synced, entity):
+    response = client.get(f"/api/definitions/{entity}/{HUNTER}/")
 
     assert response.status_code == 404
     assert response.json()["ErrorCode"] == 18
