@@ -192,16 +192,21 @@ def _place(profile: dict[str, Any], raw: dict[str, Any], *, to: str, character: 
         profile["characterInventories"]["data"][character]["items"].append(raw)
 
 
-def _save_moved(account: BungieAccount, profile: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> None:
+def _save_moved(
+    account: BungieAccount, profile: dict[str, Any], change: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Save ``profile`` with ``change`` applied, and return what was saved (``profile``
+    itself when the change no longer fits it)."""
     updated = copy.deepcopy(profile)
     try:
         change(updated)
     except (KeyError, TypeError):
         logger.info("saved profile out of step after a move; it is refetched next time")
-        return
+        return profile
     # Newer than anything Bungie minted before the move: its cached answers are discarded.
     updated["responseMintedTimestamp"] = timezone.now().isoformat().replace("+00:00", "Z")
     snapshot_save(account=account, data=updated, minted=timezone.now())
+    return updated
 
 
 # --- the actions -------------------------------------------------------------------------------
@@ -224,10 +229,9 @@ def _move(account: BungieAccount, profile: dict[str, Any], owned: _Owned, destin
         return "That item is already there."
     if owned.location == "character":
         _transfer(account, owned, to_vault=True, character=owned.owner or "")
-        _save_moved(account, profile, lambda p: _place(p, _remove(p, owned), to="vault"))
+        profile = _save_moved(account, profile, lambda p: _place(p, _remove(p, owned), to="vault"))
         if destination == "vault":
             return "Moved to the vault."
-        profile = snapshot_load(account)["data"] if snapshot_load(account) else profile
         owned = _find(profile, owned.raw["itemInstanceId"]) or _Owned(owned.raw, "vault", None, False)
         try:
             _transfer(account, owned, to_vault=False, character=destination)
