@@ -68,10 +68,10 @@ test-postgres:
 	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(VENV)/bin/pytest -m "not faults" $(PYTEST_ARGS)
 
-# The embedded default: SQLite, local-memory cache, ORM broker.
+# The embedded default: SQLite, local-memory cache, ORM broker (whatever the caller exported).
 test-sqlite:
 	@mkdir -p var
-	$(TEST_ENV) $(VENV)/bin/pytest -m "not postgres_only and not faults" $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL $(TEST_ENV) $(VENV)/bin/pytest -m "not postgres_only and not faults" $(PYTEST_ARGS)
 
 # Fault injection that takes minutes (two clusters on the one-minute schedule, a burst of
 # refreshes): see docs/RELIABILITY.md. .ci/run runs it after `make test`.
