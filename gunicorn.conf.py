@@ -16,10 +16,10 @@ import os
 import sys
 from pathlib import Path
 
-# The project root on sys.path, so `dvr.logs` imports however gunicorn was started.
+# The project root on sys.path, so `dvr.lib.logs` imports however gunicorn was started.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dvr.logs import logging_config
+from dvr.lib.logs import logging_config
 
 
 def _cores() -> int:
@@ -63,7 +63,7 @@ max_requests_jitter = max_requests // 10
 # another) would otherwise fight over the one default path.
 control_socket_disable = True
 
-# Logs: to stderr, in the app's shape. The access log's atoms become fields (dvr/logs.py),
+# Logs: to stderr, in the app's shape. The access log's atoms become fields (dvr/lib/logs.py),
 # among them the response's X-Request-ID, which the request-id middleware sets.
 accesslog = "-"
 errorlog = "-"

@@ -8,8 +8,8 @@ Used by `bench.run`; also usable alone against a running fake and a synced datab
 `login` logs the fake's player in without a browser, through DVR's own functions: a
 token response from the fake (``POST /__fake__/token``, what the OAuth code exchange
 would have returned), the player's memberships from Bungie's endpoint,
-`inventory.auth.account_upsert` + `inventory.tokens.tokens_store` (what
-`inventory.auth.bungie_login` does after the exchange), then a session as
+`dvr.accounts.login.account_upsert` + `dvr.accounts.tokens.tokens_store` (what
+`dvr.accounts.login.bungie_login` does after the exchange), then a session as
 `django.contrib.auth.login` would write it. The bench sends that session cookie by hand:
 with DEBUG off the cookie is ``Secure`` and the bench speaks plain http on loopback.
 
@@ -46,10 +46,10 @@ def login() -> dict[str, Any]:
     from django.utils import timezone
     from django.utils.module_loading import import_string
 
-    from dvr import bungie
-    from inventory.auth import account_upsert, player_from_memberships
-    from inventory.oauth import TokenGrant
-    from inventory.tokens import tokens_store
+    from dvr.accounts.login import account_upsert, player_from_memberships
+    from dvr.accounts.oauth import TokenGrant
+    from dvr.accounts.tokens import tokens_store
+    from dvr.lib import bungie
 
     body = requests.post(f"{settings.BUNGIE_ROOT_URL}/__fake__/token", json={}, timeout=30)
     body.raise_for_status()

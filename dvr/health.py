@@ -1,4 +1,4 @@
-"""What `/healthz` reports: each backing service, and how current the manifest is."""
+"""`/healthz`: each backing service, and how current the manifest is (view, middleware, report)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
 from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django_q.brokers import get_broker
+
+from manifest.status import manifest_status
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -40,8 +46,6 @@ def _check_cache() -> dict[str, Any]:
 
 
 def _check_broker() -> dict[str, Any]:
-    from django_q.brokers import get_broker
-
     try:
         broker = get_broker()
         ok = bool(broker.ping())
@@ -53,8 +57,6 @@ def _check_broker() -> dict[str, Any]:
 
 def health_report() -> tuple[bool, dict[str, Any]]:
     """(healthy, report). Healthy means every service answers and the manifest is fresh."""
-    from manifest.status import manifest_status
-
     report: dict[str, Any] = {
         "database": _check_database(),
         "cache": _check_cache(),
@@ -82,7 +84,13 @@ class HealthzMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info == "/healthz":
-            from dvr.views import healthz
-
             return healthz(request)
         return self.get_response(request)
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """``GET /healthz``: the report as JSON, 200 when healthy, 503 when not."""
+    healthy, report = health_report()
+    return JsonResponse(report, status=200 if healthy else 503)

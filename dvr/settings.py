@@ -65,15 +65,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "django_htmx",
+    "dvr.accounts",
     "manifest",
     "inventory",
 ]
 
 MIDDLEWARE = [
     # First, so that every log line of the request, and every response, carries its id.
-    "dvr.logs.RequestIdMiddleware",
+    "dvr.lib.logs.RequestIdMiddleware",
     # A NUL byte in the URL is a 400 at once (Postgres refuses NUL in text: it would be a 500).
-    "dvr.security.RefuseNulMiddleware",
+    "dvr.lib.security.RefuseNulMiddleware",
     # Before anything reads the Host header: platform probes use the machine's private IP.
     "dvr.health.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -85,10 +86,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Content-Security-Policy (django-csp), with Bungie's image host from BUNGIE_ROOT_URL.
-    "dvr.security.DvrCSPMiddleware",
+    "dvr.lib.security.DvrCSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    # After auth and htmx: turns inventory.tokens.LoginRequired into a trip to /login/.
-    "inventory.middleware.BungieLoginRequiredMiddleware",
+    # After auth and htmx: turns dvr.accounts.tokens.LoginRequired into a trip to /login/.
+    "dvr.accounts.middleware.BungieLoginRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "dvr.urls"
@@ -255,7 +256,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Only our own scripts, styles and requests; images also from BUNGIE_ROOT_URL (added per
-# response by dvr.security). No inline script or style anywhere in the templates; htmx is
+# response by dvr.lib.security). No inline script or style anywhere in the templates; htmx is
 # told not to inject its indicator style (base.html).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -282,9 +283,9 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
 
 # --- Logging ----------------------------------------------------------------------------
-# One line per event (dvr/logs.py): key=value by default in production, JSON for a log
+# One line per event (dvr/lib/logs.py): key=value by default in production, JSON for a log
 # shipper, plain for a terminal; each line a request causes carries its request id.
-from dvr.logs import logging_config  # noqa: E402
+from dvr.lib.logs import logging_config  # noqa: E402
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "kv").lower()

@@ -3,14 +3,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from dvr import views
+from dvr import health, views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
     path("__ping__", views.ping, name="ping"),
     path("admin/", admin.site.urls),
     path("", include("manifest.urls")),
+    path("", include("dvr.accounts.urls")),
     path("", include("inventory.urls")),
 ]
 

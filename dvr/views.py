@@ -1,4 +1,4 @@
-"""Project-level views: the home page, the health endpoint and friendly error pages."""
+"""Project-level views: the home page, the trivial ping and friendly error pages."""
 
 from __future__ import annotations
 
@@ -7,20 +7,11 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from dvr.health import health_report
+from manifest.status import manifest_status
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    from manifest.status import manifest_status
-
     return render(request, "home.html", {"manifest": manifest_status()})
-
-
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    healthy, report = health_report()
-    return JsonResponse(report, status=200 if healthy else 503)
 
 
 @never_cache

@@ -20,9 +20,12 @@ from typing import Any
 from django.core.cache import cache
 from django.utils import timezone
 
-from dvr import bungie
+from dvr.accounts.models import BungieAccount
+from dvr.accounts.tokens import LoginRequired, with_token_retry
+from dvr.lib import bungie
+from dvr.lib.bungie import PlatformErrorCode as Code
+from dvr.lib.retry import RetryPolicy, call_with_retries
 from inventory import filters
-from inventory.models import BungieAccount
 from inventory.profile import (
     ITEMS,
     VAULT_BUCKET,
@@ -33,25 +36,31 @@ from inventory.profile import (
     snapshot_load,
     snapshot_save,
 )
-from inventory.tokens import LoginRequired, with_token_retry
 from manifest.lookup import definitions
 
 logger = logging.getLogger(__name__)
 
 PACE_SECONDS = 0.1
-THROTTLE_TRIES = 4
-MAX_THROTTLE_WAIT = 10.0
+# A throttled action is tried 4 times in all, waiting 0.5, 1, 2 s (or ThrottleSeconds),
+# and given up when the waiting would pass 10 s: the player is looking at the page.
+THROTTLE_POLICY = RetryPolicy(budget=10.0, tries=4, base=0.5, cap=10.0)
 BULK_LIMIT = 50
 
-# Bungie's refusals (PlatformErrorCodes), as a player would want them said.
-REFUSALS = {
-    1623: "That item is no longer where it was (it may already have moved). The page has been refreshed.",
-    1641: "Only one exotic weapon and one exotic armor piece can be equipped at a time.",
-    1642: "There is no room for that item there. Make space and try again.",
-    1648: "You already have one of those, and only one is allowed.",
-    1656: "Unequip that item before moving it.",
-    1671: "That can't be done here (wrong class, or not possible in this place).",
-    1634: "Go to orbit or a social space to equip that.",
+# Bungie's refusals, as a player would want them said.
+REFUSALS: dict[int, str] = {
+    Code.DestinyItemNotFound: (
+        "That item is no longer where it was (it may already have moved). The page has been refreshed."
+    ),
+    Code.DestinyItemUniqueEquipRestricted: (
+        "Only one exotic weapon and one exotic armor piece can be equipped at a time."
+    ),
+    Code.DestinyNoRoomInDestination: "There is no room for that item there. Make space and try again.",
+    Code.DestinyUniquenessViolation: "You already have one of those, and only one is allowed.",
+    Code.DestinyCannotPerformActionOnEquippedItem: "Unequip that item before moving it.",
+    Code.DestinyCannotPerformActionAtThisLocation: (
+        "That can't be done here (wrong class, or not possible in this place)."
+    ),
+    Code.DestinyCharacterNotInTower: "Go to orbit or a social space to equip that.",
 }
 
 
@@ -91,33 +100,35 @@ def _pace(account: BungieAccount) -> None:
 
 def _post(account: BungieAccount, path: str, body: dict[str, Any]) -> None:
     """POST an action, waiting out throttling (ThrottleSeconds, else exponential backoff)."""
-    waited = 0.0
-    for attempt in range(THROTTLE_TRIES):
+
+    def once(attempt: int) -> None:
         _pace(account)
-        try:
-            with_token_retry(account, lambda token: bungie.client().post(path, json=body, access_token=token))
-            return
-        except bungie.BungieThrottled as exc:
-            wait = exc.throttle_seconds or 0.5 * 2**attempt
-            if attempt == THROTTLE_TRIES - 1 or waited + wait > MAX_THROTTLE_WAIT:
-                raise _Refused("Bungie is limiting how fast items can move right now. Wait a moment and try again.")
-            logger.info("bungie action throttled account=%s wait=%.1fs", account.pk, wait)
-            time.sleep(wait)
-            waited += wait
-        except bungie.BungieAuthError:
-            raise LoginRequired("Bungie refused the player's token for an action") from None
-        except bungie.BungieMaintenance:
-            raise _Refused("Bungie is down for maintenance: items can't be moved right now.") from None
-        except bungie.BungieTransportError as exc:
-            # No usable answer (a timeout, a 500, an HTML page): Bungie may or may not have
-            # acted, and a POST is never retried. Say so rather than "refused".
-            logger.warning("bungie action unanswered account=%s error=%s", account.pk, exc)
-            raise _Refused(UNANSWERED) from None
-        except bungie.BungieError as exc:
-            if exc.error_code in REFUSALS:
-                raise _Refused(REFUSALS[exc.error_code]) from None
-            logger.warning("bungie action failed account=%s error=%s", account.pk, exc)
-            raise _Refused(f"Bungie refused: {exc.message}") from None
+        with_token_retry(account, lambda token: bungie.client().post(path, json=body, access_token=token))
+
+    try:
+        call_with_retries(
+            once,
+            policy=THROTTLE_POLICY,
+            retryable=lambda exc: isinstance(exc, bungie.BungieThrottled),
+            hint=lambda exc: exc.throttle_seconds if isinstance(exc, bungie.BungieError) else 0.0,
+            what=f"POST {path} account={account.pk}",
+        )
+    except bungie.BungieThrottled:
+        raise _Refused("Bungie is limiting how fast items can move right now. Wait a moment and try again.") from None
+    except bungie.BungieAuthError:
+        raise LoginRequired("Bungie refused the player's token for an action") from None
+    except bungie.BungieMaintenance:
+        raise _Refused("Bungie is down for maintenance: items can't be moved right now.") from None
+    except bungie.BungieTransportError as exc:
+        # No usable answer (a timeout, a 500, an HTML page): Bungie may or may not have
+        # acted, and a POST is never retried. Say so rather than "refused".
+        logger.warning("bungie action unanswered account=%s error=%s", account.pk, exc)
+        raise _Refused(UNANSWERED) from None
+    except bungie.BungieError as exc:
+        if exc.error_code in REFUSALS:
+            raise _Refused(REFUSALS[exc.error_code]) from None
+        logger.warning("bungie action failed account=%s error=%s", account.pk, exc)
+        raise _Refused(f"Bungie refused: {exc.message}") from None
 
 
 # --- the item, from the player's own profile --------------------------------------------------
@@ -224,7 +235,7 @@ def _move(account: BungieAccount, profile: dict[str, Any], owned: _Owned, destin
     if owned.location == "postmaster":
         raise _Refused("Pull that item from the postmaster first.")
     if owned.equipped:
-        raise _Refused(REFUSALS[1656])
+        raise _Refused(REFUSALS[Code.DestinyCannotPerformActionOnEquippedItem])
     if destination == owned.owner or (destination == "vault" and owned.location == "vault"):
         return "That item is already there."
     if owned.location == "character":

@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class InventoryConfig(AppConfig):
     name = "inventory"
-    verbose_name = "Players and inventories"
+    verbose_name = "Inventories"

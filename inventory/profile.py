@@ -25,10 +25,10 @@ from django.core.cache import cache
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from dvr import bungie
+from dvr.accounts.models import BungieAccount, DestinyMembership
+from dvr.accounts.tokens import LoginRequired, with_token_retry
+from dvr.lib import bungie
 from inventory import filters
-from inventory.models import BungieAccount, DestinyMembership
-from inventory.tokens import LoginRequired, with_token_retry
 from manifest.lookup import VALID_FROM, active_seq, lookup
 from manifest.models import ManifestState
 

@@ -1,84 +1,19 @@
-"""Login, logout and the account page: each view parses, calls one function, renders."""
+"""The vault page, an item's page and the actions: each view parses, calls one function, renders."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, logout
-from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from dvr.accounts.tokens import bungie_account_for
 from inventory import filters
-from inventory.accounts import account_disconnect, account_overview
 from inventory.actions import ActionResult, item_equip, item_move, item_pull, items_vault_matching
-from inventory.auth import (
-    LoginFailed,
-    bungie_login,
-    login_begin,
-    login_check_callback_error,
-    login_state_take,
-    safe_next_path,
-)
 from inventory.profile import ProfileUnavailable, inventory_page, item_detail
-from inventory.tokens import bungie_account_for
-
-
-def _login_failed(request: HttpRequest, failed: LoginFailed) -> HttpResponse:
-    failure = failed.failure
-    context = {"title": failure.title, "message": failure.message, "status": failure.status}
-    return render(request, "inventory/login_error.html", context, status=failure.status)
-
-
-@never_cache
-@require_GET
-def login_start(request: HttpRequest) -> HttpResponse:
-    next_path = safe_next_path(request.GET.get("next"), host=request.get_host())
-    try:
-        url = login_begin(session=request.session, next_path=next_path)
-    except LoginFailed as failed:
-        return _login_failed(request, failed)
-    return HttpResponseRedirect(url)
-
-
-@never_cache
-@require_GET
-def oauth_callback(request: HttpRequest) -> HttpResponse:
-    try:
-        next_path = login_state_take(session=request.session, state=request.GET.get("state"))
-        login_check_callback_error(request.GET.get("error"))
-        account = bungie_login(code=request.GET.get("code", ""))
-    except LoginFailed as failed:
-        return _login_failed(request, failed)
-    login(request, account.user, backend="django.contrib.auth.backends.ModelBackend")  # rotates the session key
-    # Checked again: the session is ours, but a path is only ever followed if it is local.
-    return redirect(safe_next_path(next_path, host=request.get_host()) or settings.LOGIN_REDIRECT_URL)
-
-
-@require_POST
-def logout_view(request: HttpRequest) -> HttpResponse:
-    logout(request)
-    messages.success(request, "You are logged out.")
-    return redirect("home")
-
-
-@never_cache
-@login_required
-@require_GET
-def account(request: HttpRequest) -> HttpResponse:
-    return render(request, "inventory/account.html", {"overview": account_overview(user=request.user)})
-
-
-@login_required
-@require_POST
-def disconnect(request: HttpRequest) -> HttpResponse:
-    if account_disconnect(user=request.user):
-        messages.success(request, "Disconnected: DVR no longer holds any Bungie tokens for you.")
-    return redirect("inventory:account")
 
 
 # --- the inventory --------------------------------------------------------------------------------

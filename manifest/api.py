@@ -16,14 +16,14 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from dvr.lib.bungie import PlatformErrorCode
 from manifest.history import find_version
 from manifest.lookup import active_seq, definitions, normalize_hash
 from manifest.models import Definition, ManifestState, ManifestVersion
 
-# PlatformErrorCodes used here (openapi.json, Exceptions.PlatformErrorCodes).
-PARAMETER_PARSE_FAILURE = (7, "ParameterParseFailure")
-INVALID_PARAMETERS = (18, "InvalidParameters")
-NOT_FOUND = (21, "NotFound")
+PARAMETER_PARSE_FAILURE = PlatformErrorCode.ParameterParseFailure
+INVALID_PARAMETERS = PlatformErrorCode.InvalidParameters
+NOT_FOUND = PlatformErrorCode.NotFound
 
 # Bungie's entity types are table names: letters and digits ("DestinyClassDefinition").
 ENTITY_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,119}")
@@ -36,12 +36,13 @@ def _json(body: Any, status: int = 200) -> HttpResponse:
 
 
 def bungie_envelope(response: Any) -> dict[str, Any]:
-    return {"Response": response, "ErrorCode": 1, "ThrottleSeconds": 0, "ErrorStatus": "Success",
+    return {"Response": response, "ErrorCode": PlatformErrorCode.Success.value, "ThrottleSeconds": 0,
+            "ErrorStatus": PlatformErrorCode.Success.name,
             "Message": "Ok", "MessageData": {}}
 
 
-def bungie_error(code: tuple[int, str], message: str, status: int, **data: str) -> HttpResponse:
-    body = {"ErrorCode": code[0], "ThrottleSeconds": 0, "ErrorStatus": code[1], "Message": message,
+def bungie_error(code: PlatformErrorCode, message: str, status: int, **data: str) -> HttpResponse:
+    body = {"ErrorCode": code.value, "ThrottleSeconds": 0, "ErrorStatus": code.name, "Message": message,
             "MessageData": data}
     return _json(body, status)
 

@@ -38,6 +38,7 @@ from django.db import connections
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
+from dvr.lib.cache import cache_failed
 from manifest.models import Definition, ManifestState
 
 logger = logging.getLogger(__name__)
@@ -52,12 +53,8 @@ ACTIVE_SEQ_SECONDS = 1.0
 # Summaries kept in each process's memory (~1.8 KB each: ~14 MB a process), most recently
 # used first: a few players' pages (the same popular items recur across players).
 LOCAL_SUMMARIES = 8_000
-# One log line per cache outage, not one per lookup.
-CACHE_ERROR_LOG_SECONDS = 60.0
 
 _active = threading.local()
-_last_cache_error = 0.0
-_cache_error_lock = threading.Lock()
 
 Definitions = dict[int, dict[str, Any]]
 
@@ -191,16 +188,6 @@ def _no_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
-def _cache_failed(exc: Exception) -> None:
-    global _last_cache_error
-    with _cache_error_lock:
-        now = time.monotonic()
-        if now - _last_cache_error < CACHE_ERROR_LOG_SECONDS:
-            return
-        _last_cache_error = now
-    logger.warning("definition cache unavailable, reading from the database: %s", type(exc).__name__)
-
-
 def lookup(
     wanted: Mapping[str, Iterable[int | str]],
     *,
@@ -242,7 +229,7 @@ def lookup(
             with _no_gc_pauses():
                 cached = cache.get_many(asked)
         except Exception as exc:  # any cache backend failure: fall back to the database
-            _cache_failed(exc)
+            cache_failed(exc, what="definitions (reading from the database)")
             cached, cache_ok = {}, False
         if local and cached:
             _local_summaries.set_many(cached)
@@ -271,7 +258,7 @@ def lookup(
         try:
             cache.set_many(found, timeout=CACHE_SECONDS)
         except Exception as exc:
-            _cache_failed(exc)
+            cache_failed(exc, what="definitions (reading from the database)")
     return result
 
 

@@ -1,6 +1,6 @@
 """Tell operators what changed: a Slack/Discord-compatible webhook (MANIFEST_WEBHOOK_URL).
 
-The webhook is not Bungie, so it does not go through dvr.bungie. A failing webhook is
+The webhook is not Bungie, so it does not go through dvr.lib.bungie. A failing webhook is
 logged and never fails the sync that called it.
 """
 

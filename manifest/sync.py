@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import time
 import uuid
@@ -23,7 +24,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from dvr import bungie
+from dvr.lib import bungie
+from dvr.lib.retry import RetryPolicy, call_with_retries
 from manifest import notify
 from manifest.locking import SyncAlreadyRunning, sync_lock
 from manifest.models import Definition, ManifestState, ManifestTable, ManifestVersion
@@ -376,18 +378,23 @@ def _download_table(path: str, seq: int, progress: Progress) -> bungie.Download:
     """Download one table, retrying a 404, an HTML body or a broken transfer with a
     cache-busting query: right after a publish Bungie's CDN has served all three."""
     delay = settings.MANIFEST_TABLE_RETRY_SECONDS
-    directory = settings.MANIFEST_DOWNLOAD_DIR
-    for attempt in range(1, TABLE_ATTEMPTS + 1):
+    policy = RetryPolicy(budget=math.inf, tries=TABLE_ATTEMPTS, base=delay, cap=math.inf)
+
+    def once(attempt: int) -> bungie.Download:
         params = None if attempt == 1 else {"dvr": f"{seq}-{attempt}-{uuid.uuid4().hex[:8]}"}
-        try:
-            return bungie.client().download(path, directory=directory, params=params, progress=progress.downloaded)
-        except (bungie.BungieNotFound, bungie.BungieTransportError) as exc:
-            if attempt == TABLE_ATTEMPTS:
-                raise SyncFailed(f"table download failed after {attempt} tries: {exc}") from exc
-            logger.warning("manifest table download: %s; retrying with a cache-buster", exc,
-                           extra={"event": "manifest.table.retry", "path": path, "attempt": attempt})
-            time.sleep(delay * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")
+        return bungie.client().download(
+            path, directory=settings.MANIFEST_DOWNLOAD_DIR, params=params, progress=progress.downloaded
+        )
+
+    try:
+        return call_with_retries(
+            once,
+            policy=policy,
+            retryable=lambda exc: isinstance(exc, bungie.BungieNotFound | bungie.BungieTransportError),
+            what=f"manifest table {path} (again with a cache-buster)",
+        )
+    except (bungie.BungieNotFound, bungie.BungieTransportError) as exc:
+        raise SyncFailed(f"table download failed after {TABLE_ATTEMPTS} tries: {exc}") from exc
 
 
 def _entry_digest(data: bytes | memoryview) -> int:

@@ -11,10 +11,10 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from dvr.lib.ratelimit import rate_limit_hit
 from manifest import history
 from manifest.lookup import normalize_hash
 from manifest.models import ManifestState, ManifestVersion
-from manifest.ratelimit import rate_limit_hit
 from manifest.tasks import enqueue_refresh
 
 

@@ -112,7 +112,7 @@ def synced(bungie: FakeBungieServer) -> FakeBungieServer:
 @pytest.fixture
 def player(client, synced: FakeBungieServer):
     """The fake's player, logged in through DVR's real OAuth flow (manifest synced)."""
-    from inventory.models import BungieAccount
+    from dvr.accounts.models import BungieAccount
     from tests.support import log_in
 
     response = log_in(client, synced)

@@ -18,7 +18,7 @@ from django.test import Client
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from dvr.bungie import BungieError, parse_envelope
+from dvr.lib.bungie import BungieError, parse_envelope
 from inventory import filters
 from manifest.lookup import forget_active_seq
 from manifest.sync import manifest_sync

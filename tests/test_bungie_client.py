@@ -1,4 +1,4 @@
-"""dvr/bungie.py against Bungie's real error bodies and the fake Bungie.net on loopback.
+"""dvr/lib/bungie/ against Bungie's real error bodies and the fake Bungie.net on loopback.
 
 Error shapes come from ``tests/fakebungie/data/api/error-envelopes.json`` (real bodies quoted
 from Bungie-net/api issues); everything that needs a wire goes to the fake, never to Bungie.
@@ -19,7 +19,7 @@ import orjson
 import pytest
 import requests
 
-from dvr.bungie import (
+from dvr.lib.bungie import (
     USER_AGENT,
     BungieAuthError,
     BungieClient,
@@ -95,7 +95,7 @@ def _table_bytes(server: FakeBungieServer, table: str = TABLE) -> bytes:
 
 def _retry_waits(caplog: pytest.LogCaptureFixture) -> list[float]:
     """The waits the client chose, from its ``bungie retry`` log lines."""
-    return [r.args[2] for r in caplog.records if r.name == "dvr.bungie" and r.msg.startswith("bungie retry")]
+    return [r.args[2] for r in caplog.records if r.name == "dvr.lib.retry" and r.msg.startswith("retry what=")]
 
 
 def _authorization_code(server: FakeBungieServer, client_id: str) -> str:
@@ -360,7 +360,7 @@ def test_it_raises_transport_error_when_bungie_answers_slower_than_the_read_time
 def test_it_retries_a_get_after_waiting_throttle_seconds(
     bungie: FakeBungieServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="dvr.bungie")
+    caplog.set_level(logging.WARNING, logger="dvr.lib.bungie")
     bungie.app.misbehave("throttle", on="manifest", count=1, seconds=1)
 
     manifest = client().get_manifest()
@@ -374,7 +374,7 @@ def test_it_backs_off_and_retries_when_throttle_seconds_is_zero(
     bungie: FakeBungieServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Before 2020 Bungie always sent ThrottleSeconds 0 (and the fake rounds 0.2 down to 0).
-    caplog.set_level(logging.WARNING, logger="dvr.bungie")
+    caplog.set_level(logging.WARNING, logger="dvr.lib.bungie")
     bungie.app.misbehave("throttle", on="manifest", count=1, seconds=0.2)
 
     assert client().get_manifest()["version"] == bungie.app.current.version
@@ -397,7 +397,7 @@ def test_it_gives_up_at_once_when_throttle_seconds_exceeds_the_retry_budget(bung
 def test_it_gives_up_on_endless_maintenance_within_the_retry_budget(
     bungie: FakeBungieServer, settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="dvr.bungie")
+    caplog.set_level(logging.WARNING, logger="dvr.lib.bungie")
     settings.BUNGIE_RETRY_BUDGET = 1.5
     bungie.app.misbehave("maintenance", on="manifest")
 

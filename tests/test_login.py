@@ -25,16 +25,16 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from dvr import bungie as dvr_bungie
-from inventory.auth import account_upsert, player_from_memberships
-from inventory.crypto import token_decrypt
-from inventory.models import BungieAccount, BungieToken, DestinyMembership
-from inventory.tokens import (
+from dvr.accounts.crypto import token_decrypt
+from dvr.accounts.login import account_upsert, player_from_memberships
+from dvr.accounts.models import BungieAccount, BungieToken, DestinyMembership
+from dvr.accounts.tokens import (
     LoginRequired,
     access_token_for,
     access_token_refresh,
     with_token_retry,
 )
+from dvr.lib import bungie as dvr_bungie
 from tests.fakebungie.player import BUNGIE_MEMBERSHIP_ID, DESTINY_MEMBERSHIP_ID
 from tests.fakebungie.server import FakeBungieServer
 from tests.support import answer_on_bungie, log_in, start_login
@@ -466,10 +466,10 @@ def test_the_admin_shows_when_tokens_expire_but_never_the_tokens(bungie, player,
     access, refresh = stored_tokens(player)
     ciphertext = BungieToken.objects.get().access_token_encrypted
     pages = [
-        admin_client.get("/admin/inventory/bungieaccount/"),
-        admin_client.get(f"/admin/inventory/bungieaccount/{player.pk}/change/"),
-        admin_client.get("/admin/inventory/bungietoken/"),
-        admin_client.get(f"/admin/inventory/bungietoken/{BungieToken.objects.get().pk}/change/"),
+        admin_client.get("/admin/accounts/bungieaccount/"),
+        admin_client.get(f"/admin/accounts/bungieaccount/{player.pk}/change/"),
+        admin_client.get("/admin/accounts/bungietoken/"),
+        admin_client.get(f"/admin/accounts/bungietoken/{BungieToken.objects.get().pk}/change/"),
     ]
 
     for response in pages:

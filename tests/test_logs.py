@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dvr.logs import JsonFormatter, KeyValueFormatter, PlainFormatter, request_id_var
+from dvr.lib.logs import JsonFormatter, KeyValueFormatter, PlainFormatter, request_id_var
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -29,7 +29,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from inventory.auth import safe_next_path
+from dvr.accounts.login import safe_next_path
 from tests.support import answer_on_bungie, log_in, start_login
 from tests.test_login import stored_tokens
 
@@ -145,7 +145,7 @@ def test_safe_next_path_only_ever_returns_a_local_path(value):
 
 @pytest.mark.django_db
 def test_a_lapsed_login_never_returns_to_another_sites_referer(client, player, synced):
-    from inventory.models import BungieToken
+    from dvr.accounts.models import BungieToken
 
     BungieToken.objects.all().delete()
     response = client.post("/inventory/move/", {"item": "1", "to": "vault"}, HTTP_REFERER="https://evil.example/x")

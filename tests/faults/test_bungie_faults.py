@@ -10,8 +10,7 @@ import time
 import pytest
 from django.test import Client
 
-from dvr import bungie as bungie_client
-from inventory.models import BungieAccount
+from dvr.accounts.models import BungieAccount
 from manifest.lookup import forget_active_seq
 from manifest.models import Definition, ManifestState, ManifestVersion
 from manifest.sync import manifest_sync
@@ -29,9 +28,7 @@ def faulty(bungie, settings):
     """The fake, with a short read timeout (so `slow` is a read timeout) and short retries."""
     settings.BUNGIE_TIMEOUT = (2.0, 0.5)
     settings.BUNGIE_RETRY_BUDGET = 2
-    bungie_client._client_for.cache_clear()  # the shared client keeps the timeout it was made with
-    yield bungie
-    bungie_client._client_for.cache_clear()
+    return bungie
 
 
 def misbehave(bungie, kind: str, on: str) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory.tokens import tokens_reencrypt
+from dvr.accounts.tokens import tokens_reencrypt
 
 
 class Command(BaseCommand):

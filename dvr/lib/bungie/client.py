@@ -1,14 +1,9 @@
 """The one Bungie.net client: every HTTP call DVR makes to Bungie goes through here.
 
-Bungie answers ``/Platform`` calls in an envelope::
-
-    {"Response": ..., "ErrorCode": 1, "ThrottleSeconds": 0, "ErrorStatus": "Success",
-     "Message": "Ok", "MessageData": {}}
-
-`BungieClient` unwraps it and turns every failure into one of a small set of exceptions
-(all `BungieError`), so callers decide on kinds, never on raw codes or HTTP statuses.
-Idempotent GETs are retried with backoff, honouring ``ThrottleSeconds``, within a bounded
-total time. Every URL is built from ``settings.BUNGIE_ROOT_URL``.
+`BungieClient` unwraps Bungie's envelope (`dvr.lib.bungie.errors.parse_envelope`) and
+raises one of a few `BungieError` kinds for every failure. Idempotent GETs are retried
+with backoff, honouring ``ThrottleSeconds``, within a bounded total time
+(`dvr.lib.retry`). Every URL is built from ``settings.BUNGIE_ROOT_URL``.
 """
 
 from __future__ import annotations
@@ -16,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import random
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,151 +25,18 @@ from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 
+from dvr.lib.bungie.errors import (
+    BungieError,
+    BungieNotFound,
+    BungieOAuthError,
+    BungieTransportError,
+    parse_envelope,
+)
+from dvr.lib.retry import RetryPolicy, call_with_retries
+
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "DestinyVaultRaider/1.0 (+https://github.com/dvr; Django)"
-
-# PlatformErrorCodes (openapi.json, Exceptions.PlatformErrorCodes) that decide a kind.
-SUCCESS = 1
-SYSTEM_DISABLED = 5
-# ThrottleLimitExceeded(31), …Minutes(35), …Momentarily(36), …Seconds(37),
-# PerEndpointRequestThrottleExceeded(51), PerApplication…/PerUserThrottleExceeded(54-57),
-# DestinyThrottledByGameServer(1672).
-THROTTLE_CODES = frozenset({31, 35, 36, 37, 51, 54, 55, 56, 57, 1672})
-# The player's token or authorization: InsufficientPrivileges(12), WebAuthModuleAsyncFailed(22),
-# WebAuthRequired(99), AuthorizationCodeInvalid(2106), AccessNotPermittedByApplicationScope(2108),
-# RefreshTokenNotYetValid(2110) … AuthorizationRecordRevoked(2124). Not the API-key codes
-# (2101, 2102, 2107, 2125, 2126): those are DVR's own configuration, not the player's.
-AUTH_CODES = frozenset({12, 22, 99, 2106, 2108, 2110, 2111, 2112, *range(2115, 2125)})
-# NotFound(21), DestinyAccountNotFound, DestinyCharacterNotFound, DestinyItemNotFound, …BucketNotFound
-NOT_FOUND_CODES = frozenset({21, 1601, 1620, 1623, 1629, 1633})
-
-# Statuses worth another try for an idempotent GET; 4xx other than 429 are final.
-RETRY_HTTP_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-class BungieError(Exception):
-    """Bungie said no, or could not be understood. Carries Bungie's own words."""
-
-    retryable = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        error_code: int | None = None,
-        error_status: str = "",
-        throttle_seconds: float = 0,
-        http_status: int | None = None,
-        message_data: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.error_code = error_code
-        self.error_status = error_status
-        self.throttle_seconds = throttle_seconds
-        self.http_status = http_status
-        self.message_data = dict(message_data or {})
-
-    def __str__(self) -> str:
-        if self.error_code is not None:
-            return f"{self.message} (ErrorCode {self.error_code} {self.error_status})"
-        return self.message
-
-
-class BungieMaintenance(BungieError):
-    """ErrorCode 5 SystemDisabled: Bungie is down for maintenance."""
-
-    retryable = True
-
-
-class BungieThrottled(BungieError):
-    """Too many requests: wait ``throttle_seconds`` (or back off) and try again."""
-
-    retryable = True
-
-
-class BungieAuthError(BungieError):
-    """The player's token is expired, revoked or not enough: refresh it or log in again."""
-
-
-class BungieNotFound(BungieError):
-    """The thing asked for does not exist (HTTP 404, or a not-found ErrorCode)."""
-
-
-class BungieTransportError(BungieError):
-    """No usable answer: network failure, timeout, HTTP 5xx, HTML or truncated JSON."""
-
-    retryable = True
-
-
-class BungieOAuthError(BungieError):
-    """The OAuth token endpoint refused: ``error`` and ``error_description`` (RFC 6749)."""
-
-    def __init__(self, error: str, description: str, *, http_status: int | None = None) -> None:
-        super().__init__(f"OAuth {error}: {description}", error_status=error, http_status=http_status)
-        self.error = error
-        self.description = description
-
-
-def error_from_envelope(body: Mapping[str, Any], *, http_status: int | None = None) -> BungieError:
-    """The exception for a Bungie envelope whose ErrorCode is not Success."""
-    code = body.get("ErrorCode")
-    try:
-        code = int(code) if code is not None else None
-    except (TypeError, ValueError):
-        code = None
-    try:
-        throttle = float(body.get("ThrottleSeconds") or 0)
-    except (TypeError, ValueError):
-        throttle = 0.0
-    message_data = body.get("MessageData")
-    kwargs: dict[str, Any] = {
-        "error_code": code,
-        "error_status": str(body.get("ErrorStatus") or ""),
-        "throttle_seconds": max(throttle, 0.0),
-        "http_status": http_status,
-        "message_data": message_data if isinstance(message_data, Mapping) else None,
-    }
-    message = str(body.get("Message") or "Bungie returned an error")
-    if code == SYSTEM_DISABLED:
-        return BungieMaintenance(message, **kwargs)
-    if code in THROTTLE_CODES or throttle > 0:
-        return BungieThrottled(message, **kwargs)
-    if code in AUTH_CODES:
-        return BungieAuthError(message, **kwargs)
-    if code in NOT_FOUND_CODES or http_status == 404:
-        return BungieNotFound(message, **kwargs)
-    return BungieError(message, **kwargs)
-
-
-def parse_envelope(content: bytes, *, http_status: int, content_type: str = "") -> Any:
-    """Unwrap one Bungie ``/Platform`` answer; return ``Response`` or raise a `BungieError`.
-
-    Bungie has answered 200 with an HTML page (maintenance shells, removed files), so the
-    body decides, not the status: anything that is not a JSON envelope is a transport error.
-    """
-    try:
-        body = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        kind = "an HTML page" if content.lstrip()[:1] == b"<" else "a body that is not JSON"
-        if http_status == 404:
-            raise BungieNotFound(f"HTTP 404 with {kind}", http_status=http_status) from None
-        error = BungieTransportError(
-            f"Bungie answered HTTP {http_status} with {kind} ({content_type or 'no content type'})",
-            http_status=http_status,
-        )
-        # An HTML shell with 200 or a 5xx is worth another try; a 4xx (but 429) is final.
-        error.retryable = http_status < 400 or http_status in RETRY_HTTP_STATUSES
-        raise error from None
-    if not isinstance(body, dict) or "ErrorCode" not in body:
-        raise BungieTransportError(
-            f"Bungie answered HTTP {http_status} with JSON that is not an envelope",
-            http_status=http_status,
-        )
-    if body.get("ErrorCode") != SUCCESS:
-        raise error_from_envelope(body, http_status=http_status)
-    return body.get("Response")
 
 
 @dataclass(frozen=True)
@@ -293,20 +153,14 @@ class BungieClient:
     def _with_retries(self, call: Callable[[], Any], *, retry: bool, what: str) -> Any:
         """Run ``call``; on a retryable error wait (ThrottleSeconds or backoff) and try again
         while the total time stays within ``retry_budget`` seconds."""
-        deadline = time.monotonic() + (self.retry_budget if retry else 0)
-        attempt = 0
-        while True:
-            try:
-                return call()
-            except BungieError as exc:
-                if not exc.retryable:
-                    raise
-                attempt += 1
-                wait = exc.throttle_seconds or min(2.0 ** (attempt - 1), 8.0) * (0.5 + random.random() / 2)
-                if time.monotonic() + wait >= deadline:
-                    raise
-                logger.warning("bungie retry what=%r attempt=%d wait=%.2fs reason=%s", what, attempt, wait, exc)
-                time.sleep(wait)
+        policy = RetryPolicy(budget=self.retry_budget if retry else 0, base=1.0, cap=8.0, jitter=True)
+        return call_with_retries(
+            lambda attempt: call(),
+            policy=policy,
+            retryable=lambda exc: isinstance(exc, BungieError) and exc.retryable,
+            hint=lambda exc: exc.throttle_seconds if isinstance(exc, BungieError) else 0.0,
+            what=what,
+        )
 
     # --- OAuth -----------------------------------------------------------------------------
     @sensitive_variables()
@@ -443,11 +297,14 @@ def _path_of(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-@lru_cache(maxsize=1)
-def _client_for(root_url: str, api_key: str) -> BungieClient:
-    return BungieClient(root_url=root_url, api_key=api_key)
+@lru_cache(maxsize=4)
+def _client_for(root_url: str, api_key: str, timeout: tuple[float, float], retry_budget: float) -> BungieClient:
+    return BungieClient(root_url=root_url, api_key=api_key, timeout=timeout, retry_budget=retry_budget)
 
 
 def client() -> BungieClient:
-    """This process's client for the configured Bungie (one pooled session per setting)."""
-    return _client_for(settings.BUNGIE_ROOT_URL, settings.BUNGIE_API_KEY)
+    """This process's client for the configured Bungie: one pooled session per setting
+    (a changed timeout or budget gets a client of its own)."""
+    return _client_for(
+        settings.BUNGIE_ROOT_URL, settings.BUNGIE_API_KEY, tuple(settings.BUNGIE_TIMEOUT), settings.BUNGIE_RETRY_BUDGET
+    )

@@ -2,7 +2,11 @@
 
 A player is keyed by their Bungie membership id (the ``bungieNetUser.membershipId`` of
 GetMembershipsForCurrentUser), never by a name: Bungie names change. Tokens are stored
-only encrypted (`inventory.crypto`); read and refresh them through `inventory.tokens`.
+only encrypted (`dvr.accounts.crypto`); read and refresh them through `dvr.accounts.tokens`.
+
+These models lived in the ``inventory`` app until round 2; they keep their tables
+(``inventory_*``), so an upgrade moves no data (migrations ``accounts.0001`` and
+``inventory.0002`` move them in Django's state only).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class BungieAccount(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "inventory_bungieaccount"
         ordering = ["unique_name"]
 
     def __str__(self) -> str:
@@ -52,6 +57,7 @@ class DestinyMembership(models.Model):
     is_primary = models.BooleanField(default=False)
 
     class Meta:
+        db_table = "inventory_destinymembership"
         ordering = ["-is_primary", "membership_type", "membership_id"]
         constraints = [
             models.UniqueConstraint(fields=["account", "membership_type", "membership_id"], name="membership_once"),
@@ -79,6 +85,9 @@ class BungieToken(models.Model):
     access_expires_at = models.DateTimeField()
     refresh_expires_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "inventory_bungietoken"
 
     def __str__(self) -> str:
         # Never the tokens, not even encrypted: this shows up in admin and logs.

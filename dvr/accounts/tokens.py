@@ -12,7 +12,7 @@ What other code uses (the inventory pages, transfers, equips)::
   and calls again. A second refusal propagates.
 * Both raise `LoginRequired` when the player must log in again: no stored tokens, a
   refresh token that is expired or revoked, or tokens no configured key decrypts.
-  `inventory.middleware.BungieLoginRequiredMiddleware` turns it into a redirect to
+  `dvr.accounts.middleware.BungieLoginRequiredMiddleware` turns it into a redirect to
   ``/login/?next=<the page>``, so views just let it propagate.
 * Other `BungieError`s (maintenance, throttling, transport) propagate: the caller shows
   "Bungie is unavailable". A proactive refresh that fails that way while the current
@@ -37,15 +37,15 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from dvr import bungie
-from inventory.crypto import TokenUndecryptable, token_decrypt, token_encrypt, token_reencrypt
-from inventory.models import BungieAccount, BungieToken
-from inventory.oauth import BungieOAuthClient
+from dvr.accounts.crypto import TokenUndecryptable, token_decrypt, token_encrypt, token_reencrypt
+from dvr.accounts.models import BungieAccount, BungieToken
+from dvr.accounts.oauth import BungieOAuthClient
+from dvr.lib import bungie
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-    from inventory.oauth import TokenGrant
+    from dvr.accounts.oauth import TokenGrant
 
 logger = logging.getLogger(__name__)
 

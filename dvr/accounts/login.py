@@ -30,10 +30,10 @@ from django.db import transaction
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 
-from dvr import bungie
-from inventory.models import BungieAccount, DestinyMembership
-from inventory.oauth import BungieOAuthClient
-from inventory.tokens import tokens_store
+from dvr.accounts.models import BungieAccount, DestinyMembership
+from dvr.accounts.oauth import BungieOAuthClient
+from dvr.accounts.tokens import tokens_store
+from dvr.lib import bungie
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 
 `RefuseNulMiddleware`: a NUL byte in a URL's path is never meaningful, and Postgres
 refuses it in any text parameter (a 500 wherever a path part reaches a query), so such a
-request is a 400 before any view sees it.
+request is a 400 before any view sees it: it raises `BadRequest`, which Django hands to
+the project's 400 handler (the ground floor never imports a view).
 
 `DvrCSPMiddleware`: the Content-Security-Policy, with Bungie's image host added at request time.
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
+from django.core.exceptions import BadRequest
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -35,9 +37,7 @@ class RefuseNulMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if has_nul(request):
-            from dvr.views import bad_request
-
-            return bad_request(request)
+            raise BadRequest("a NUL byte in the path")
         return self.get_response(request)
 
 

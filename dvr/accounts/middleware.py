@@ -9,17 +9,17 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
-from inventory.auth import safe_next_path
-from inventory.tokens import LoginRequired
+from dvr.accounts.login import safe_next_path
+from dvr.accounts.tokens import LoginRequired
 
 
 def login_url(next_path: str | None) -> str:
-    url = reverse("inventory:login")
+    url = reverse("accounts:login")
     return f"{url}?{urlencode({'next': next_path})}" if next_path else url
 
 
 class BungieLoginRequiredMiddleware:
-    """Turns `inventory.tokens.LoginRequired`, raised anywhere in a view, into a redirect to
+    """Turns `dvr.accounts.tokens.LoginRequired`, raised anywhere in a view, into a redirect to
     ``/login/?next=<path>``: the page itself for a GET, the page the form was on for a POST
     (never the POST's own address). An htmx request gets ``HX-Redirect`` so the whole page
     goes, not a fragment."""

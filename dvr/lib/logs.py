@@ -7,7 +7,7 @@ fields of their own. The same formatters serve Django, django-q2 and gunicorn
 (``gunicorn.conf.py`` uses :func:`logging_config`), so every process writes one shape.
 
 Secrets never reach a log line: fields named like a credential are replaced, and a
-``Bearer …`` value anywhere in a message is masked (Bungie OAuth tokens live in inventory/).
+``Bearer …`` value anywhere in a message is masked (Bungie OAuth tokens live in dvr/accounts/).
 """
 
 from __future__ import annotations

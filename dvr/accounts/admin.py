@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from inventory.models import BungieAccount, BungieToken, DestinyMembership
+from dvr.accounts.models import BungieAccount, BungieToken, DestinyMembership
 
 
 class DestinyMembershipInline(admin.TabularInline):

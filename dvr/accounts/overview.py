@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from dvr import bungie
-from inventory.models import BungieAccount, BungieToken, DestinyMembership
-from inventory.tokens import access_token_for, bungie_account_for, tokens_delete
+from dvr.accounts.models import BungieAccount, BungieToken, DestinyMembership
+from dvr.accounts.tokens import access_token_for, bungie_account_for, tokens_delete
+from dvr.lib import bungie
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser

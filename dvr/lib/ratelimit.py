@@ -1,4 +1,4 @@
-"""A small fixed-window rate limit for the refresh endpoint, kept in the cache.
+"""A small fixed-window rate limit, kept in the cache (the refresh endpoint uses it).
 
 Each client (the bearer token's digest, or the caller's IP for a session) may call a few
 times per window; more is answered 429 with ``Retry-After``. The counter lives in the
@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
+
+from dvr.lib.cache import cache_failed
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ def rate_limit_hit(*, scope: str, client: str, limit: int, window: int) -> Limit
         # The key expired between add() and incr(): this is the first call of a new window.
         return Limit(True, 0)
     except Exception as exc:  # cache down: do not refuse everyone
-        logger.warning("rate limit not enforced: cache unavailable (%s)", type(exc).__name__)
+        cache_failed(exc, what=f"rate limit {scope} (not enforced)")
         return Limit(True, 0)
     if count > limit:
         return Limit(False, max(1, int(window_start + window - now + 0.999)))

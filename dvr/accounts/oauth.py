@@ -2,7 +2,7 @@
 
 HackSoft's shape: a small client with `get_authorization_url() -> (url, state)` and
 `get_tokens(*, code)`, plus `refresh_tokens(*, refresh_token)`. The HTTP itself is
-`dvr.bungie`'s; this module only knows the grant types and the answer's shape.
+`dvr.lib.bungie`'s; this module only knows the grant types and the answer's shape.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from dvr import bungie
+from dvr.lib import bungie
 
 
 @dataclass(frozen=True)
