@@ -56,8 +56,11 @@ chromium:
 		|| { echo "could not install chromium with apt-get"; exit 1; }; \
 	else echo "browser tests need /usr/bin/chromium: run 'sudo apt-get install chromium'"; exit 1; fi
 
+# Style (ruff), types (mypy with Django's stubs) and the layer contracts (import-linter).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(TEST_ENV) $(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 migrations-check: install
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run

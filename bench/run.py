@@ -47,10 +47,10 @@ PY = sys.executable
 ITEM_TABLE = "DestinyInventoryItemDefinition"
 MB = 1024 * 1024
 # The S4 publish: 1% of items changed, 0.5% added, 0.5% removed (relative to the base).
-S4_FRACTIONS = {"changed": 0.01, "added": 0.005, "removed": 0.005}
+S4_FRACTIONS: dict[str, float] = {"changed": 0.01, "added": 0.005, "removed": 0.005}
 # P3's publishes: 1% of items changed (none added or removed: every item of the player
 # stays known, so no page queues a manifest check), then back.
-P3_FRACTIONS = {"changed": 0.01}
+P3_FRACTIONS: dict[str, float] = {"changed": 0.01}
 PROFILE_COMPONENTS = "100,102,103,200,201,205,300,305"  # what the page asks for (inventory/profile.py)
 
 
@@ -341,7 +341,8 @@ class Bench:
 
     def s1(self) -> None:
         env = self.dvr_env()
-        dvr, base = [], []
+        dvr: list[dict[str, Any]] = []
+        base: list[dict[str, Any]] = []
         for run in range(self.runs):
             self.db.empty_manifest()
             pair = [
@@ -407,6 +408,7 @@ class Bench:
                     seq, live = self.db.active()
                     if live != version or result["outcome"] != "live":
                         raise RuntimeError(f"S3 sync did not make {version} live: {result}")
+                    assert seq is not None  # live, so it has a sequence number
                     written, retired = self.db.written(seq)
                     runs.append({**result, "wall": child.wall, "max_rss_mb": child.max_rss_mb,
                                  "rows_written": written, "rows_retired": retired})
@@ -429,8 +431,10 @@ class Bench:
 
     def s4(self) -> None:
         env = self.dvr_env()
-        spec = ItemSpec(count=self.items, **S4_FRACTIONS)
-        runs, base = [], []
+        spec = ItemSpec(count=self.items, changed=S4_FRACTIONS["changed"], added=S4_FRACTIONS["added"],
+                        removed=S4_FRACTIONS["removed"])
+        runs: list[dict[str, Any]] = []
+        base: list[dict[str, Any]] = []
         exact = True
         for run in range(self.runs):
             # Alternate base → changed → base: each direction is 1% changed, 0.5% added,
@@ -449,6 +453,7 @@ class Bench:
                 seq, live = self.db.active()
                 if live != version or result["outcome"] != "live":
                     raise RuntimeError(f"S4 sync did not make {version} live: {result}")
+                assert seq is not None  # live, so it has a sequence number
                 written, retired = self.db.written(seq)
                 exact &= (written, retired) == (expect_written, expect_retired)
                 exact &= (result["changed"], result["added"], result["removed"]) == (spec.n_changed, added, removed)
@@ -477,7 +482,8 @@ class Bench:
             remove_sqlite(path)
         self.migrate(self.dvr_env(sqlite=template))
         env = self.dvr_env(sqlite=database)
-        runs, base = [], []
+        runs: list[dict[str, Any]] = []
+        base: list[dict[str, Any]] = []
         for run in range(self.runs):
             remove_sqlite(database)
             remove_sqlite(baseline_db)
@@ -631,11 +637,11 @@ class Bench:
             time.sleep(1.2)  # the worker's remembered active version expires (1 s)
             started = time.perf_counter()
             response = session.get(page, timeout=60)
-            cold = time.perf_counter() - started
+            first = time.perf_counter() - started
             if response.status_code != 200 or version not in response.text:
                 raise RuntimeError(f"P3: the page did not show {version} ({response.status_code})")
             warm = [get(session, page) for _ in range(3)]
-            runs.append({"version": version, "cold": cold, "warm_after": warm, "sync_seconds": sync["seconds"]})
+            runs.append({"version": version, "cold": first, "warm_after": warm, "sync_seconds": sync["seconds"]})
         cold = [r["cold"] for r in runs]
         warm = [t for r in runs for t in r["warm_after"]]
         self.figures.append(Figure(

@@ -10,7 +10,7 @@ from dvr.accounts.models import BungieAccount, BungieToken, DestinyMembership
 class DestinyMembershipInline(admin.TabularInline):
     model = DestinyMembership
     extra = 0
-    fields = ["membership_type", "membership_id", "display_name", "cross_save_override", "is_primary"]
+    fields = ("membership_type", "membership_id", "display_name", "cross_save_override", "is_primary")
     readonly_fields = fields
     can_delete = False
 
@@ -32,7 +32,7 @@ class BungieAccountAdmin(admin.ModelAdmin):
 @admin.register(BungieToken)
 class BungieTokenAdmin(admin.ModelAdmin):
     # The encrypted columns are left out on purpose: nothing to see, nothing to edit.
-    fields = ["account", "access_expires_at", "refresh_expires_at", "updated_at"]
+    fields = ("account", "access_expires_at", "refresh_expires_at", "updated_at")
     readonly_fields = fields
     list_display = ["account", "access_expires_at", "refresh_expires_at", "updated_at"]
     list_select_related = ["account"]

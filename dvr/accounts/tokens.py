@@ -65,7 +65,7 @@ def bungie_account_for(user: AbstractBaseUser | AnonymousUser) -> BungieAccount:
     if not user.is_authenticated:
         raise LoginRequired("not logged in")
     try:
-        return BungieAccount.objects.get(user=user)
+        return BungieAccount.objects.get(user_id=user.pk)
     except BungieAccount.DoesNotExist:
         raise LoginRequired("this user has no Bungie account") from None
 

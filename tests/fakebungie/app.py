@@ -365,7 +365,7 @@ class FakeBungie:
         try:
             response = self._handle(request, record)
         except HTTPException as exc:
-            response = exc.get_response(environ)  # type: ignore[assignment]
+            response = exc.get_response(environ)
         record["status"] = response.status_code
         return response(environ, start_response)
 
@@ -383,7 +383,8 @@ class FakeBungie:
         if fault is not None and fault.kind not in ("truncate", "truncate_json"):
             return self._fault_response(fault, request)
         try:
-            endpoint, args = adapter.match()
+            endpoint, matched = adapter.match()
+            args = dict(matched)
         except NotFound:
             return self._not_found(request)
         except RequestRedirect:
@@ -464,9 +465,10 @@ class FakeBungie:
 
         def first_bytes() -> Iterator[bytes]:
             remaining = half
-            for chunk in source:
+            for piece in source:
                 if remaining <= 0:
                     break
+                chunk = piece.encode() if isinstance(piece, str) else piece
                 yield chunk[:remaining]
                 remaining -= len(chunk[:remaining])
             if hasattr(source, "close"):

@@ -9,15 +9,20 @@ from django.db import migrations, models
 MOVED = ("bungieaccount", "destinymembership", "bungietoken")
 
 
-def content_types_follow(apps, schema_editor):
-    """Admin history and permissions name models by content type: move those rows too."""
+def _relabel(apps, *, old: str, new: str) -> None:
     content_type = apps.get_model("contenttypes", "ContentType")
-    content_type.objects.filter(app_label="inventory", model__in=MOVED).update(app_label="accounts")
+    taken = set(content_type.objects.filter(app_label=new, model__in=MOVED).values_list("model", flat=True))
+    content_type.objects.filter(app_label=old, model__in=set(MOVED) - taken).update(app_label=new)
+
+
+def content_types_follow(apps, schema_editor):
+    """Admin history and permissions name models by content type: move those rows too
+    (unless the new label has its own already: then the old rows are left alone)."""
+    _relabel(apps, old="inventory", new="accounts")
 
 
 def content_types_return(apps, schema_editor):
-    content_type = apps.get_model("contenttypes", "ContentType")
-    content_type.objects.filter(app_label="accounts", model__in=MOVED).update(app_label="inventory")
+    _relabel(apps, old="accounts", new="inventory")
 
 
 class Migration(migrations.Migration):
