@@ -83,7 +83,9 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-i
 
 
 def post_worker_init(worker: object) -> None:
-    """Once the app is loaded (Django set up, models imported): keep the cyclic garbage
+    """Once the app is loaded (Django set up, models imported): refuse to serve a deploy
+    that missed a step (dvr/startup.py: one line, and the worker exits 3, which stops
+    gunicorn), then keep the cyclic garbage
     collector off the page's latency. A page view allocates and frees a few hundred
     thousand objects (a 1,200-item profile, its tiles); with the defaults that set off a
     full collection every few views, which walked all of Django too: 30-50 ms on a third
@@ -91,6 +93,9 @@ def post_worker_init(worker: object) -> None:
     long-lived objects are out of the collector's sight (nothing frozen was going to be
     freed), and a young generation of 10,000 instead of 700 means ~2 short passes per
     view (~1.5 ms) instead of ~40, and a rare full one of a few ms."""
+    from dvr.startup import refuse_to_start_if_broken  # Django is set up only now
+
+    refuse_to_start_if_broken()
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)

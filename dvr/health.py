@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_q.brokers import get_broker
 
+from dvr.startup import migrations_problem, static_problem
 from manifest.status import manifest_status
 
 if TYPE_CHECKING:
@@ -62,8 +63,13 @@ def health_report() -> tuple[bool, dict[str, Any]]:
         "cache": _check_cache(),
         "broker": _check_broker(),
     }
+    # What every page needs beyond the services: the collected static files and the schema.
+    static = static_problem()
+    report["static"] = {"ok": static is None, **({"error": static} if static else {})}
     if report["database"]["ok"]:
-        report["manifest"] = manifest_status()
+        migrations = migrations_problem()
+        report["migrations"] = {"ok": migrations is None, **({"error": migrations} if migrations else {})}
+        report["manifest"] = manifest_status() if migrations is None else {"ok": False, "error": "migrations pending"}
     else:
         report["manifest"] = {"ok": False, "error": "database unavailable"}
     healthy = all(part.get("ok") for part in report.values())

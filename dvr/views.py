@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -24,8 +25,12 @@ def ping(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/") or request.headers.get("Accept", "").startswith("application/json")
+
+
 def _error_page(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
-    if request.path.startswith("/api/") or request.headers.get("Accept", "").startswith("application/json"):
+    if _wants_json(request):
         return JsonResponse({"error": title, "message": message}, status=status)
     return render(request, "error.html", {"status": status, "title": title, "message": message}, status=status)
 
@@ -43,5 +48,10 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    # No context processors can be trusted here: render the plain template only.
-    return _error_page(request, 500, "Something went wrong", "The error has been logged. Please try again.")
+    # Whatever failed (the database, the static files' manifest, a context processor) must
+    # not fail this page too: a standalone template, rendered without the request.
+    title, message = "Something went wrong", "The error has been logged. Please try again."
+    if _wants_json(request):
+        return JsonResponse({"error": title, "message": message}, status=500)
+    body = loader.get_template("error_plain.html").render({"title": title, "message": message})
+    return HttpResponse(body, status=500)

@@ -118,3 +118,19 @@ def player(client, synced: FakeBungieServer):
     response = log_in(client, synced)
     assert response.status_code == 302, response.content
     return BungieAccount.objects.get()
+
+
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Static files collected once, as a deploy's build step does (`collectstatic`):
+    what a production-shape process with DEBUG off needs to start."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("collected-static")
+    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "collectstatic-" + "k" * 50, "ALLOWED_HOSTS": "127.0.0.1",
+           "TOKEN_ENCRYPTION_KEYS": "a" * 43 + "=", "STATIC_ROOT": str(root), "DATABASE_URL": "sqlite:///:memory:"}
+    env.pop("REDIS_URL", None)
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--no-input"], cwd=Path(__file__).parent.parent,
+                   env=env, check=True, capture_output=True, timeout=120)
+    return root

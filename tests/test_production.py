@@ -197,12 +197,14 @@ def test_the_production_shape_syncs_a_new_manifest_exactly_once_and_the_web_serv
         assert [pid for pid in children if alive(pid)] == []
 
 
-def test_healthz_through_gunicorn_is_503_at_once_when_postgres_is_unreachable(tmp_path):
+def test_healthz_through_gunicorn_is_503_at_once_when_postgres_is_unreachable(tmp_path, collected_static):
     port = free_port()
+    # Every deploy step done (dvr/startup.py refuses a deploy that missed one); Postgres down.
     env = production_env(
         dict(os.environ), tmp_path,
         DATABASE_URL="postgres://postgres@127.0.0.1:9/dvr?connect_timeout=2",  # nothing listens on 9
-        PORT=str(port), BIND_HOST="127.0.0.1", WEB_CONCURRENCY="1",
+        PORT=str(port), BIND_HOST="127.0.0.1", WEB_CONCURRENCY="1", STATIC_ROOT=str(collected_static),
+        BUNGIE_API_KEY="fake-api-key", BUNGIE_CLIENT_ID="12345", BUNGIE_CLIENT_SECRET="fake-client-secret",
     )
     env.pop("REDIS_URL", None)  # the embedded broker then lives in the same unreachable database
     log = tmp_path / "gunicorn.log"
