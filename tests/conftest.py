@@ -1,4 +1,14 @@
-"""Shared fixtures: the fake Bungie.net wired into settings, and a clean cache per test."""
+"""The suite's named cast, one meaning per name everywhere (shared helpers: support.py).
+
+Bungie: ``fake`` (the fake Bungie.net on its own), ``bungie`` (the fake, DVR pointed at it),
+``synced`` (its manifest synced and live), ``synced_many_items`` (with 1,300 items).
+People: ``player`` (the fake's player logged in through the real OAuth flow, manifest
+synced), ``player_without_manifest`` (the same login, no manifest), ``staff`` (an admin),
+``plain_user`` (a Django user who is not staff and has no Bungie account).
+Servers: ``site`` (DVR on a live server the fake's login returns to), ``synced_site`` (the
+same, manifest synced), ``dvr_env`` (the environment for a DVR subprocess), ``browser`` and
+``page`` (Chromium).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
 from manifest.lookup import forget_active_seq, forget_local_summaries
 from tests.fakebungie.pytest_plugin import fake_bungie  # noqa: F401  (a fixture)
 from tests.fakebungie.server import FakeBungieServer
+from tests.support import log_in
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +35,12 @@ def _clean_cache() -> Iterator[None]:
     forget_local_summaries()
     yield
     forget_active_seq()
+
+
+@pytest.fixture
+def fake(fake_bungie: FakeBungieServer) -> FakeBungieServer:  # noqa: F811
+    """The fake Bungie.net on its own, DVR's settings untouched (the fake's own tests)."""
+    return fake_bungie
 
 
 @pytest.fixture
@@ -92,6 +110,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A fresh Chromium tab (its own context) with a 15 s default timeout."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
@@ -99,25 +118,74 @@ def page(browser):
     context.close()
 
 
-@pytest.fixture
-def synced(bungie: FakeBungieServer) -> FakeBungieServer:
-    """The fake Bungie.net with its manifest synced and live."""
+def _sync_live() -> None:
     from manifest.sync import manifest_sync
 
     assert manifest_sync().outcome == "live"
     forget_active_seq()
+
+
+@pytest.fixture
+def synced(bungie: FakeBungieServer) -> FakeBungieServer:
+    """The fake Bungie.net with its manifest synced and live."""
+    _sync_live()
     return bungie
+
+
+@pytest.fixture
+def synced_many_items(bungie: FakeBungieServer) -> FakeBungieServer:
+    """The fake Bungie.net publishing 1,300 items (seed 5), that manifest synced and live."""
+    from tests.fakebungie.items import ItemSpec
+
+    bungie.app.publish(items=ItemSpec(count=1300, seed=5))
+    _sync_live()
+    return bungie
+
+
+def _player_logged_in(client, bungie: FakeBungieServer):
+    from dvr.accounts.models import BungieAccount
+
+    response = log_in(client, bungie)
+    assert response.status_code == 302, response.content
+    return BungieAccount.objects.get()
 
 
 @pytest.fixture
 def player(client, synced: FakeBungieServer):
     """The fake's player, logged in through DVR's real OAuth flow (manifest synced)."""
-    from dvr.accounts.models import BungieAccount
-    from tests.support import log_in
+    return _player_logged_in(client, synced)
 
-    response = log_in(client, synced)
-    assert response.status_code == 302, response.content
-    return BungieAccount.objects.get()
+
+@pytest.fixture
+def player_without_manifest(client, bungie: FakeBungieServer):
+    """The fake's player, logged in through DVR's real OAuth flow, no manifest synced."""
+    return _player_logged_in(client, bungie)
+
+
+@pytest.fixture
+def staff(db):
+    """Ada, a staff superuser with a password (the admin, the refresh endpoint)."""
+    return get_user_model().objects.create_user("ada", password="pw-ada-123", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def plain_user(db):
+    """A Django user with a password who is not staff and has no Bungie account."""
+    return get_user_model().objects.create_user("guardian", password="pw-guardian-123")
+
+
+@pytest.fixture
+def site(live_server, bungie: FakeBungieServer) -> str:
+    """DVR on a live server, the fake's login sending players back to it; its URL."""
+    bungie.app.redirect_uri = live_server.url + "/oauth/callback/"
+    return live_server.url
+
+
+@pytest.fixture
+def synced_site(site: str) -> str:
+    """DVR on a live server the fake's login returns to, manifest synced; its URL."""
+    _sync_live()
+    return site
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,18 @@
-"""Helpers the test files share: waiting with a bound, free loopback ports, and logging
-the fake's player in through DVR's real OAuth flow."""
+"""Helpers the test files share: waiting with a bound, free loopback ports, staying clear
+of a rate limit's window edge, logging the fake's player in through DVR's real OAuth flow
+(with a test client or in Chromium), reading the stored tokens back, and counting the
+commands sent to Redis. The named cast of fixtures is in conftest.py."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
 import requests
 from django.test import Client
 
@@ -32,6 +36,12 @@ def wait_until(predicate: Callable[[], Any], seconds: float = 60, what: str = "c
     raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
+def not_near_a_window_edge() -> None:
+    """The limit counts per minute: start a burst well inside one, so it is not split."""
+    if time.time() % 60 > 50:
+        time.sleep(61 - time.time() % 60)
+
+
 def start_login(client: Client, next_path: str | None = None) -> str:
     """GET /login/ and return where it sends the browser (Bungie's authorize page)."""
     response = client.get("/login/", {"next": next_path} if next_path is not None else {})
@@ -53,3 +63,37 @@ def answer_on_bungie(bungie: FakeBungieServer, authorize_url: str, *, approve: b
 def log_in(client: Client, bungie: FakeBungieServer, next_path: str | None = None) -> Any:
     """The whole login; returns the callback's response."""
     return client.get("/oauth/callback/", answer_on_bungie(bungie, start_login(client, next_path)))
+
+
+def log_in_in_browser(page: Any, site: str) -> None:
+    """In Chromium: open the inventory, approve on the fake's page, land back on it."""
+    from playwright.sync_api import expect
+
+    page.goto(site + "/inventory/")
+    page.get_by_role("button", name="Approve").click()  # /login/ sent us to Bungie's page
+    expect(page).to_have_url(re.compile(re.escape(site) + "/inventory/"))
+
+
+def stored_tokens(account: Any) -> tuple[str, str]:
+    """The account's access and refresh tokens as stored, decrypted (for assertions)."""
+    from dvr.accounts.crypto import token_decrypt
+    from dvr.accounts.models import BungieToken
+
+    row = BungieToken.objects.get(account=account)
+    return token_decrypt(row.access_token_encrypted), token_decrypt(row.refresh_token_encrypted)
+
+
+class RedisCommands:
+    """Counts the commands redis-py sends (the client library, not our code)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import redis.connection
+
+        self.commands: list[str] = []
+        original = redis.connection.AbstractConnection.send_command
+
+        def counting(conn, *args, **kwargs):
+            self.commands.append(str(args[0]).upper())
+            return original(conn, *args, **kwargs)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", counting)

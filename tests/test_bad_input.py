@@ -20,8 +20,6 @@ from hypothesis import strategies as st
 
 from dvr.lib.bungie import BungieError, parse_envelope
 from inventory import filters
-from manifest.lookup import forget_active_seq
-from manifest.sync import manifest_sync
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -106,31 +104,14 @@ def test_the_filter_language_never_raises_and_only_keeps_what_it_read(text, item
 
 
 # --- pages with random query strings -------------------------------------------------------------
-@pytest.fixture
-def player_client(client, bungie):
-    from tests.support import log_in
-
-    assert manifest_sync().outcome == "live"
-    forget_active_seq()
-    assert log_in(client, bungie).status_code == 302
-    return client
-
-
 @pytest.mark.django_db
 @given(q=queries, sort=st.text(max_size=12), htmx=st.booleans())
 @settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
-def test_the_inventory_page_answers_any_filter_without_an_error(player_client, q, sort, htmx):
+def test_the_inventory_page_answers_any_filter_without_an_error(client, player, q, sort, htmx):
     headers = {"HX-Request": "true"} if htmx else {}
-    response = player_client.get("/inventory/", {"q": q, "sort": sort}, headers=headers)
+    response = client.get("/inventory/", {"q": q, "sort": sort}, headers=headers)
 
     assert response.status_code == 200
-
-
-@pytest.fixture
-def synced(bungie):
-    assert manifest_sync().outcome == "live"
-    forget_active_seq()
-    return bungie
 
 
 @pytest.mark.django_db
@@ -186,16 +167,15 @@ class RefreshToken:
 
 
 @pytest.fixture
-def synced_site(live_server, bungie, settings):
+def openapi_site(synced_site, settings):
+    """The synced live site, its refresh endpoint open to REFRESH_TOKEN and not rate-limited."""
     settings.MANIFEST_REFRESH_TOKEN = REFRESH_TOKEN
     settings.MANIFEST_REFRESH_RATE_LIMIT = 10_000  # the limit has its own test (test_security.py)
-    assert manifest_sync().outcome == "live"
-    forget_active_seq()
-    return live_server.url
+    return synced_site
 
 
 @pytest.mark.django_db(transaction=True)
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=FIXTURE_OK)
-def test_our_json_endpoints_keep_to_their_openapi_document_whatever_they_are_sent(case, synced_site):
-    case.call_and_validate(base_url=synced_site)
+def test_our_json_endpoints_keep_to_their_openapi_document_whatever_they_are_sent(case, openapi_site):
+    case.call_and_validate(base_url=openapi_site)

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from manifest.sync import manifest_sync
-from tests.test_inventory_browser import log_in
+from tests.support import log_in_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
@@ -44,10 +44,8 @@ def visit(page, url: str) -> None:
     assert page.violations() == [], url
 
 
-def test_the_main_pages_load_and_work_under_the_csp_without_a_violation(live_server, bungie, watched):
+def test_the_main_pages_load_and_work_under_the_csp_without_a_violation(site, bungie, watched):
     page = watched
-    site = live_server.url
-    bungie.app.redirect_uri = site + "/oauth/callback/"
     bungie.app.publish("2026-06-09")
     assert manifest_sync().outcome == "live"
     bungie.app.publish("2026-06-16", version=V0616)
@@ -60,7 +58,7 @@ def test_the_main_pages_load_and_work_under_the_csp_without_a_violation(live_ser
     visit(page, site + entry)
     visit(page, site + "/manifest/search/?q=Ace")
 
-    log_in(page, site)
+    log_in_in_browser(page, site)
     assert page.violations() == []
     expect(page.locator(".character-header .emblem-background").first).to_be_attached()
     # htmx (our only script) still works under the policy: filtering swaps the body in place.

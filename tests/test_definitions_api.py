@@ -16,12 +16,6 @@ HUNTER = 671679327
 V0616 = "244122.26.06.10.2000-1-bnet.65386"
 
 
-@pytest.fixture
-def synced(bungie):
-    assert manifest_sync().outcome == "live"
-    return bungie
-
-
 def bungie_says(fake, entity: str, entry_hash: int) -> dict:
     return requests.get(
         f"{fake.url}/Platform/Destiny2/Manifest/{entity}/{entry_hash}/",

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -33,12 +32,6 @@ KEY = {"X-API-Key": "fake-api-key"}
 DATA = Path(__file__).resolve().parent / "fakebungie" / "data"
 PROFILE = "/Platform/Destiny2/3/Profile/4611686018467260757/"
 ALL_COMPONENTS = "100,102,103,200,201,205,300,305"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeBungieServer]:
-    with FakeBungieServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ quirks (int64 as strings, nullable) are handled.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,12 +29,6 @@ from tests.fakebungie.spec import (
 
 KEY = {"X-API-Key": "fake-api-key"}
 PROFILE = "/Platform/Destiny2/3/Profile/4611686018467260757/"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeBungieServer]:
-    with FakeBungieServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def test_a_page_view_makes_one_profile_call_and_a_bounded_number_of_queries(
 
 @pytest.mark.postgres_only
 def test_a_warm_page_makes_one_definitions_round_trip(client, player, synced, monkeypatch):
-    from tests.test_lookup import RedisCommands
+    from tests.support import RedisCommands
 
     page_of(client)
     forget_local_summaries()  # as in another web process: the page's definitions are in Redis only

@@ -8,32 +8,19 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from manifest.sync import manifest_sync
+from tests.support import log_in_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
 TITAN, HUNTER, WARLOCK = "2305843009262373961", "2305843009262373962", "2305843009262373963"
 
 
-@pytest.fixture
-def site(live_server, bungie) -> str:
-    bungie.app.redirect_uri = live_server.url + "/oauth/callback/"
-    assert manifest_sync().outcome == "live"
-    return live_server.url
-
-
 def fake_item(bungie, key: str) -> dict:
     return next(i for i in bungie.app.player_state()["items"] if i["key"] == key)
 
 
-def log_in(page, site: str) -> None:
-    page.goto(site + "/inventory/")
-    page.get_by_role("button", name="Approve").click()  # /login/ sent us to Bungie's page
-    expect(page).to_have_url(re.compile(re.escape(site) + "/inventory/"))
-
-
-def test_a_player_sees_filters_moves_and_equips(site, bungie, page):
-    log_in(page, site)
+def test_a_player_sees_filters_moves_and_equips(synced_site, bungie, page):
+    log_in_in_browser(page, synced_site)
     for name in ("Titan", "Hunter", "Warlock"):
         expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="Vault")).to_be_visible()
@@ -51,7 +38,7 @@ def test_a_player_sees_filters_moves_and_equips(site, bungie, page):
     # A legendary weapon from the vault goes to the Hunter.
     item = next(i for i in bungie.app.player_state()["items"]
                 if i["place"] == "vault" and i["item_type"] == 3 and i["tier_type"] == 5)
-    page.goto(f"{site}/inventory/item/{item['key']}/")
+    page.goto(f"{synced_site}/inventory/item/{item['key']}/")
     page.get_by_role("button", name="Move to Hunter").click()
     expect(page.get_by_text("Moved.")).to_be_visible()
     assert (fake_item(bungie, item["key"])["place"], fake_item(bungie, item["key"])["character_id"]) == (
@@ -61,7 +48,7 @@ def test_a_player_sees_filters_moves_and_equips(site, bungie, page):
     expect(hunter.locator(f'[data-item="{item["key"]}"]')).to_be_visible()
 
     # Equip it.
-    page.goto(f"{site}/inventory/item/{item['key']}/")
+    page.goto(f"{synced_site}/inventory/item/{item['key']}/")
     page.get_by_role("button", name="Equip on Hunter").click()
     expect(page.get_by_text("Equipped.")).to_be_visible()
     assert fake_item(bungie, item["key"])["place"] == "equipped"
@@ -69,7 +56,7 @@ def test_a_player_sees_filters_moves_and_equips(site, bungie, page):
     # Move something the Titan carries to the Warlock (through the vault).
     carried = next(i for i in bungie.app.player_state()["items"]
                    if i["place"] == "inventory" and i["character_id"] == TITAN and i["instanced"])
-    page.goto(f"{site}/inventory/item/{carried['key']}/")
+    page.goto(f"{synced_site}/inventory/item/{carried['key']}/")
     page.get_by_role("button", name="Move to Warlock").click()
     expect(page.get_by_text("Moved.")).to_be_visible()
     assert (fake_item(bungie, carried["key"])["place"], fake_item(bungie, carried["key"])["character_id"]) == (
@@ -79,11 +66,11 @@ def test_a_player_sees_filters_moves_and_equips(site, bungie, page):
     expect(warlock.locator(f'[data-item="{carried["key"]}"]')).to_be_visible()
 
 
-def test_the_page_is_usable_at_phone_width(site, bungie, browser):
+def test_the_page_is_usable_at_phone_width(synced_site, bungie, browser):
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
     try:
-        log_in(page, site)
+        log_in_in_browser(page, synced_site)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 400, f"the page scrolls sideways at phone width ({width}px)"
         for image in page.locator(".item img").all()[:20]:

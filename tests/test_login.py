@@ -25,7 +25,6 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from dvr.accounts.crypto import token_decrypt
 from dvr.accounts.login import account_upsert, player_from_memberships
 from dvr.accounts.models import BungieAccount, BungieToken, DestinyMembership
 from dvr.accounts.tokens import (
@@ -37,7 +36,7 @@ from dvr.accounts.tokens import (
 from dvr.lib import bungie as dvr_bungie
 from tests.fakebungie.player import BUNGIE_MEMBERSHIP_ID, DESTINY_MEMBERSHIP_ID
 from tests.fakebungie.server import FakeBungieServer
-from tests.support import answer_on_bungie, log_in, start_login
+from tests.support import answer_on_bungie, log_in, start_login, stored_tokens
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,11 +48,6 @@ MEMBERSHIPS = "/User/GetMembershipsForCurrentUser/"
 # --- helpers: the player's side of the dance ---------------------------------------------------
 def logged_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
-
-
-def stored_tokens(account: BungieAccount) -> tuple[str, str]:
-    row = BungieToken.objects.get(account=account)
-    return token_decrypt(row.access_token_encrypted), token_decrypt(row.refresh_token_encrypted)
 
 
 def token_calls(bungie: FakeBungieServer) -> int:
@@ -71,14 +65,6 @@ def assert_friendly_failure(response: Any, status: int, words: str, client: Clie
     assert "Log in with Bungie again" in body and 'href="/"' in body
     assert not logged_in(client)
     assert BungieToken.objects.count() == tokens
-
-
-@pytest.fixture
-def player(client: Client, bungie: FakeBungieServer) -> BungieAccount:
-    """The fake's demo player, logged in through the real flow."""
-    response = log_in(client, bungie)
-    assert response.status_code == 302, response.content
-    return BungieAccount.objects.get()
 
 
 # --- /login/ ---------------------------------------------------------------------------------------
@@ -419,21 +405,21 @@ def test_a_token_endpoint_401_for_a_wrong_client_secret_is_a_503_and_an_error_fo
 
 
 @pytest.mark.django_db
-def test_a_failed_login_leaves_a_logged_in_player_as_they_were(client, bungie, player):
+def test_a_failed_login_leaves_a_logged_in_player_as_they_were(client, bungie, player_without_manifest):
     answer = answer_on_bungie(bungie, start_login(client))
     bungie.app.misbehave("maintenance", on="token")
 
     response = client.get("/oauth/callback/", answer)
 
     assert response.status_code == 503
-    assert client.session["_auth_user_id"] == str(player.user_id)
+    assert client.session["_auth_user_id"] == str(player_without_manifest.user_id)
     assert BUNGIE_NAME in response.content.decode() and "Log out" in response.content.decode()
 
 
 # --- tokens at rest ---------------------------------------------------------------------------------
 @pytest.mark.django_db
-def test_the_token_columns_hold_no_plaintext_token(bungie, player):
-    access, refresh = stored_tokens(player)
+def test_the_token_columns_hold_no_plaintext_token(bungie, player_without_manifest):
+    access, refresh = stored_tokens(player_without_manifest)
     assert memberships_with(access)["bungieNetUser"]["membershipId"] == BUNGIE_MEMBERSHIP_ID
 
     with connection.cursor() as cursor:
@@ -462,12 +448,12 @@ def test_tokens_never_reach_the_browser_or_the_session(client, bungie):
 
 
 @pytest.mark.django_db
-def test_the_admin_shows_when_tokens_expire_but_never_the_tokens(bungie, player, admin_client):
-    access, refresh = stored_tokens(player)
+def test_the_admin_shows_when_tokens_expire_but_never_the_tokens(bungie, player_without_manifest, admin_client):
+    access, refresh = stored_tokens(player_without_manifest)
     ciphertext = BungieToken.objects.get().access_token_encrypted
     pages = [
         admin_client.get("/admin/accounts/bungieaccount/"),
-        admin_client.get(f"/admin/accounts/bungieaccount/{player.pk}/change/"),
+        admin_client.get(f"/admin/accounts/bungieaccount/{player_without_manifest.pk}/change/"),
         admin_client.get("/admin/accounts/bungietoken/"),
         admin_client.get(f"/admin/accounts/bungietoken/{BungieToken.objects.get().pk}/change/"),
     ]
@@ -502,105 +488,105 @@ def test_tokens_and_codes_are_never_logged(client, bungie, caplog):
 
 
 @pytest.mark.django_db
-def test_tokens_stay_readable_across_a_key_rotation(bungie, player, settings):
-    access, refresh = stored_tokens(player)
+def test_tokens_stay_readable_across_a_key_rotation(bungie, player_without_manifest, settings):
+    access, refresh = stored_tokens(player_without_manifest)
     old_key = settings.TOKEN_ENCRYPTION_KEYS[0]
     new_key = Fernet.generate_key().decode()
     settings.TOKEN_ENCRYPTION_KEYS = [new_key, old_key]
-    assert stored_tokens(player) == (access, refresh)  # old rows open with the old key
+    assert stored_tokens(player_without_manifest) == (access, refresh)  # old rows open with the old key
 
     assert call_command("rotate_token_keys") == "re-encrypted 1 token rows with the newest key"
     settings.TOKEN_ENCRYPTION_KEYS = [new_key]
 
-    assert stored_tokens(player) == (access, refresh)
-    assert access_token_for(player) == access
+    assert stored_tokens(player_without_manifest) == (access, refresh)
+    assert access_token_for(player_without_manifest) == access
 
 
 @pytest.mark.django_db
-def test_tokens_no_configured_key_opens_require_logging_in_again(bungie, player, settings):
+def test_tokens_no_configured_key_opens_require_logging_in_again(bungie, player_without_manifest, settings):
     settings.TOKEN_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
 
     with pytest.raises(LoginRequired):
-        access_token_for(player)
+        access_token_for(player_without_manifest)
 
 
 # --- refreshing ---------------------------------------------------------------------------------------
 @pytest.mark.django_db
-def test_an_access_token_good_for_more_than_a_minute_is_used_as_it_is(bungie, player):
-    access, _ = stored_tokens(player)
+def test_an_access_token_good_for_more_than_a_minute_is_used_as_it_is(bungie, player_without_manifest):
+    access, _ = stored_tokens(player_without_manifest)
     calls = token_calls(bungie)
 
-    assert access_token_for(player) == access
+    assert access_token_for(player_without_manifest) == access
     assert token_calls(bungie) == calls
 
 
 @pytest.mark.django_db
-def test_an_access_token_expiring_within_a_minute_is_refreshed_before_use(bungie, player):
-    access, refresh = stored_tokens(player)
+def test_an_access_token_expiring_within_a_minute_is_refreshed_before_use(bungie, player_without_manifest):
+    access, refresh = stored_tokens(player_without_manifest)
     calls = token_calls(bungie)
 
     with time_machine.travel(timezone.now() + timedelta(minutes=59, seconds=30)):
-        new_access = access_token_for(player)
+        new_access = access_token_for(player_without_manifest)
         assert memberships_with(new_access)["bungieNetUser"]["membershipId"] == BUNGIE_MEMBERSHIP_ID
 
     assert new_access != access
     assert token_calls(bungie) == calls + 1
-    assert stored_tokens(player) == (new_access, stored_tokens(player)[1])
-    assert stored_tokens(player)[1] != refresh  # Bungie rotated it; the new one is kept
+    assert stored_tokens(player_without_manifest) == (new_access, stored_tokens(player_without_manifest)[1])
+    assert stored_tokens(player_without_manifest)[1] != refresh  # Bungie rotated it; the new one is kept
     assert BungieToken.objects.get().access_expires_at > timezone.now() + timedelta(minutes=59)
 
 
 @pytest.mark.django_db
-def test_maintenance_during_an_early_refresh_keeps_using_the_still_valid_token(bungie, player):
-    access, _ = stored_tokens(player)
+def test_maintenance_during_an_early_refresh_keeps_using_the_still_valid_token(bungie, player_without_manifest):
+    access, _ = stored_tokens(player_without_manifest)
     bungie.app.misbehave("maintenance", on="token")
 
     with time_machine.travel(timezone.now() + timedelta(minutes=59, seconds=30)):
-        assert access_token_for(player) == access
+        assert access_token_for(player_without_manifest) == access
 
 
 @pytest.mark.django_db
-def test_maintenance_during_a_needed_refresh_is_a_bungie_error_not_a_logout(bungie, player):
+def test_maintenance_during_a_needed_refresh_is_a_bungie_error_not_a_logout(bungie, player_without_manifest):
     bungie.app.misbehave("maintenance", on="token")
 
     with time_machine.travel(timezone.now() + timedelta(hours=2)):
         with pytest.raises(dvr_bungie.BungieMaintenance):
-            access_token_for(player)
+            access_token_for(player_without_manifest)
 
     assert BungieToken.objects.exists()
 
 
 @pytest.mark.django_db
-def test_an_auth_error_from_bungie_refreshes_once_and_calls_again(bungie, player):
-    access, _ = stored_tokens(player)
+def test_an_auth_error_from_bungie_refreshes_once_and_calls_again(bungie, player_without_manifest):
+    access, _ = stored_tokens(player_without_manifest)
     bungie.app.expire_tokens()  # Bungie refuses a token DVR still thinks good
     calls = token_calls(bungie)
 
-    data = with_token_retry(player, memberships_with)
+    data = with_token_retry(player_without_manifest, memberships_with)
 
     assert data["bungieNetUser"]["membershipId"] == BUNGIE_MEMBERSHIP_ID
     assert token_calls(bungie) == calls + 1
-    assert stored_tokens(player)[0] != access
+    assert stored_tokens(player_without_manifest)[0] != access
 
 
 @pytest.mark.django_db
-def test_a_second_refusal_after_refreshing_is_not_retried_again(bungie, player):
+def test_a_second_refusal_after_refreshing_is_not_retried_again(bungie, player_without_manifest):
     bungie.app.misbehave("invalid_token", on="memberships")
     calls = token_calls(bungie)
 
     with pytest.raises(dvr_bungie.BungieAuthError):
-        with_token_retry(player, memberships_with)
+        with_token_retry(player_without_manifest, memberships_with)
 
     assert token_calls(bungie) == calls + 1
 
 
 @pytest.mark.django_db
-def test_a_refresh_after_another_request_already_refreshed_reuses_its_token(bungie, player):
-    rejected, _ = stored_tokens(player)
-    first = access_token_refresh(player, rejected=rejected)
+def test_a_refresh_after_another_request_already_refreshed_reuses_its_token(bungie, player_without_manifest):
+    rejected, _ = stored_tokens(player_without_manifest)
+    first = access_token_refresh(player_without_manifest, rejected=rejected)
     calls = token_calls(bungie)
 
-    second = access_token_refresh(player, rejected=rejected)
+    second = access_token_refresh(player_without_manifest, rejected=rejected)
 
     assert second == first != rejected
     assert token_calls(bungie) == calls
@@ -642,29 +628,29 @@ def test_two_requests_refreshing_at_once_make_one_token_call_and_keep_the_newest
 
 
 @pytest.mark.django_db
-def test_an_expired_refresh_token_at_bungie_requires_login_and_deletes_the_tokens(bungie, player):
+def test_an_expired_refresh_token_at_bungie_requires_login_and_deletes_the_tokens(bungie, player_without_manifest):
     bungie.app.expire_tokens(refresh=True)
 
     with pytest.raises(LoginRequired):
-        with_token_retry(player, memberships_with)
+        with_token_retry(player_without_manifest, memberships_with)
 
     assert not BungieToken.objects.exists()
 
 
 @pytest.mark.django_db
-def test_a_refresh_token_past_its_expiry_requires_login_without_asking_bungie(bungie, player):
+def test_a_refresh_token_past_its_expiry_requires_login_without_asking_bungie(bungie, player_without_manifest):
     calls = token_calls(bungie)
 
     with time_machine.travel(timezone.now() + timedelta(days=91)):
         with pytest.raises(LoginRequired):
-            access_token_for(player)
+            access_token_for(player_without_manifest)
 
     assert token_calls(bungie) == calls
     assert not BungieToken.objects.exists()
 
 
 @pytest.mark.django_db
-def test_a_lapsed_login_sends_the_player_to_log_in_with_their_page_as_next(client, bungie, player):
+def test_a_lapsed_login_sends_the_player_to_log_in_with_their_page_as_next(client, bungie, player_without_manifest):
     bungie.app.expire_tokens(refresh=True)
 
     with time_machine.travel(timezone.now() + timedelta(hours=2)):
@@ -677,7 +663,7 @@ def test_a_lapsed_login_sends_the_player_to_log_in_with_their_page_as_next(clien
 
 
 @pytest.mark.django_db
-def test_a_lapsed_login_in_an_htmx_request_redirects_the_whole_page(client, bungie, player):
+def test_a_lapsed_login_in_an_htmx_request_redirects_the_whole_page(client, bungie, player_without_manifest):
     bungie.app.expire_tokens(refresh=True)
 
     with time_machine.travel(timezone.now() + timedelta(hours=2)):
@@ -688,7 +674,9 @@ def test_a_lapsed_login_in_an_htmx_request_redirects_the_whole_page(client, bung
 
 # --- the account page ------------------------------------------------------------------------------
 @pytest.mark.django_db
-def test_the_account_page_shows_the_bungie_name_memberships_and_when_tokens_expire(client, bungie, player):
+def test_the_account_page_shows_the_bungie_name_memberships_and_when_tokens_expire(
+    client, bungie, player_without_manifest
+):
     response = client.get("/account/")
 
     body = response.content.decode()
@@ -709,7 +697,7 @@ def test_the_account_page_asks_anonymous_visitors_to_log_in(client):
 
 
 @pytest.mark.django_db
-def test_disconnect_deletes_the_stored_tokens(client, bungie, player):
+def test_disconnect_deletes_the_stored_tokens(client, bungie, player_without_manifest):
     assert client.get("/account/disconnect/").status_code == 405
 
     response = client.post("/account/disconnect/", follow=True)
@@ -718,7 +706,7 @@ def test_disconnect_deletes_the_stored_tokens(client, bungie, player):
     body = response.content.decode()
     assert "DVR no longer holds any Bungie tokens" in body and "Not connected" in body
     with pytest.raises(LoginRequired):
-        access_token_for(player)
+        access_token_for(player_without_manifest)
 
 
 # --- configuration ---------------------------------------------------------------------------------

@@ -15,12 +15,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pyte
 BUNGIE_NAME = "Guardian#1234"
 
 
-@pytest.fixture
-def site(live_server, bungie) -> str:
-    bungie.app.redirect_uri = live_server.url + "/oauth/callback/"
-    return live_server.url
-
-
 def test_a_player_logs_in_with_bungie_sees_their_name_and_logs_out(site, bungie, page):
     page.goto(site + "/manifest/")
 

@@ -20,39 +20,16 @@ from manifest.lookup import (
 from manifest.models import Definition, ManifestState
 from manifest.sync import manifest_sync
 from tests.fakebungie.items import ItemSpec
+from tests.support import RedisCommands
 
 pytestmark = pytest.mark.django_db
 
 ITEMS = "DestinyInventoryItemDefinition"
 
 
-@pytest.fixture
-def synced(bungie):
-    bungie.app.publish(items=ItemSpec(count=1300, seed=5))
-    assert manifest_sync().outcome == "live"
-    forget_active_seq()
-    return bungie
-
-
 def item_hashes(count: int = 1200) -> list[int]:
     seq = ManifestState.get().active_seq
     return list(Definition.objects.at(seq).filter(entity_type=ITEMS).values_list("hash", flat=True)[:count])
-
-
-class RedisCommands:
-    """Counts the commands redis-py sends (the client library, not our code)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        import redis.connection
-
-        self.commands: list[str] = []
-        original = redis.connection.AbstractConnection.send_command
-
-        def counting(conn, *args, **kwargs):
-            self.commands.append(str(args[0]).upper())
-            return original(conn, *args, **kwargs)
-
-        monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", counting)
 
 
 def test_hashes_are_normalised_from_the_signed_sqlite_form():
@@ -64,7 +41,7 @@ def test_hashes_are_normalised_from_the_signed_sqlite_form():
             normalize_hash(bad)
 
 
-def test_a_page_sized_lookup_makes_one_query_when_cold_and_none_when_warm(synced, django_assert_num_queries):
+def test_a_page_sized_lookup_makes_one_query_when_cold_and_none_when_warm(synced_many_items, django_assert_num_queries):
     hashes = item_hashes()
     seq = ManifestState.get().active_seq
 
@@ -79,7 +56,7 @@ def test_a_page_sized_lookup_makes_one_query_when_cold_and_none_when_warm(synced
 
 
 @pytest.mark.postgres_only
-def test_a_warm_page_sized_lookup_is_one_redis_round_trip(synced, monkeypatch, settings):
+def test_a_warm_page_sized_lookup_is_one_redis_round_trip(synced_many_items, monkeypatch, settings):
     assert settings.REDIS_URL, "the Postgres run uses Redis"
     hashes = item_hashes()
     seq = ManifestState.get().active_seq
@@ -91,7 +68,9 @@ def test_a_warm_page_sized_lookup_is_one_redis_round_trip(synced, monkeypatch, s
     assert redis_commands.commands == ["MGET"]
 
 
-def test_the_summary_view_is_the_full_definitions_projection_cold_and_warm(synced, django_assert_num_queries):
+def test_the_summary_view_is_the_full_definitions_projection_cold_and_warm(
+    synced_many_items, django_assert_num_queries
+):
     hashes = item_hashes()
     seq = ManifestState.get().active_seq
     full = definitions(ITEMS, hashes, seq=seq)  # warm full definitions are not summaries
@@ -111,7 +90,7 @@ def test_the_summary_view_is_the_full_definitions_projection_cold_and_warm(synce
 
 
 @pytest.mark.postgres_only
-def test_warm_summaries_come_from_the_process_memory_then_one_redis_round_trip(synced, monkeypatch):
+def test_warm_summaries_come_from_the_process_memory_then_one_redis_round_trip(synced_many_items, monkeypatch):
     hashes = item_hashes()
     seq = ManifestState.get().active_seq
     cold = definitions(ITEMS, hashes, seq=seq, view="summary")
@@ -125,7 +104,9 @@ def test_warm_summaries_come_from_the_process_memory_then_one_redis_round_trip(s
     assert redis_commands.commands == ["MGET"]
 
 
-def test_the_process_memory_keeps_only_the_most_recent_summaries(synced, monkeypatch, django_assert_num_queries):
+def test_the_process_memory_keeps_only_the_most_recent_summaries(
+    synced_many_items, monkeypatch, django_assert_num_queries
+):
     monkeypatch.setattr(lookup_module, "_local_summaries", lookup_module._LocalSummaries(100))
     hashes = item_hashes(150)
     definitions(ITEMS, hashes, view="summary")
@@ -144,10 +125,10 @@ def test_a_summary_leaves_out_what_is_absent_or_null():
     }
 
 
-def test_summaries_say_which_version_each_definition_appeared_in(synced):
+def test_summaries_say_which_version_each_definition_appeared_in(synced_many_items):
     first = ManifestState.get().active_seq
     spec = ItemSpec(count=1300, seed=5, changed=0.01, added=0.01)
-    synced.app.publish(items=spec)
+    synced_many_items.app.publish(items=spec)
     assert manifest_sync().outcome == "live"
     forget_active_seq()
     seq = ManifestState.get().active_seq
@@ -161,12 +142,12 @@ def test_summaries_say_which_version_each_definition_appeared_in(synced):
     assert found[changed[0]]["displayProperties"]["name"] == spec.item(changed[0])["displayProperties"]["name"]
 
 
-def test_an_unknown_view_is_refused(synced):
+def test_an_unknown_view_is_refused(synced_many_items):
     with pytest.raises(ValueError):
         lookup({ITEMS: [1]}, view="everything")
 
 
-def test_many_entity_types_share_one_lookup(synced, django_assert_num_queries):
+def test_many_entity_types_share_one_lookup(synced_many_items, django_assert_num_queries):
     seq = ManifestState.get().active_seq
     wanted = {ITEMS: item_hashes(10), "DestinyClassDefinition": [671679327, 2271682572, 3655393761]}
 
@@ -179,7 +160,7 @@ def test_many_entity_types_share_one_lookup(synced, django_assert_num_queries):
     }
 
 
-def test_unknown_and_malformed_hashes_are_simply_absent(synced):
+def test_unknown_and_malformed_hashes_are_simply_absent(synced_many_items):
     found = definitions("DestinyClassDefinition", [671679327, 12345, "nope", -1])
 
     assert list(found) == [671679327]
@@ -189,18 +170,18 @@ def test_nothing_is_found_before_the_first_sync(db):
     assert definitions("DestinyClassDefinition", [671679327]) == {}
 
 
-def test_the_signed_form_finds_the_same_definition(synced):
+def test_the_signed_form_finds_the_same_definition(synced_many_items):
     signed = 671679327 - (1 << 32) if 671679327 >= 1 << 31 else 671679327
     assert definitions("DestinyClassDefinition", [signed]) == definitions("DestinyClassDefinition", [671679327])
 
 
-def test_an_activation_between_lookups_never_mixes_versions(synced, django_assert_num_queries):
+def test_an_activation_between_lookups_never_mixes_versions(synced_many_items, django_assert_num_queries):
     old_seq = ManifestState.get().active_seq
     hashes = item_hashes(200)
     before = definitions(ITEMS, hashes, seq=old_seq)
 
     changed = ItemSpec(count=1300, seed=5, changed=0.5)
-    synced.app.publish(items=changed)
+    synced_many_items.app.publish(items=changed)
     assert manifest_sync().outcome == "live"
     new_seq = ManifestState.get().active_seq
 
@@ -214,16 +195,16 @@ def test_an_activation_between_lookups_never_mixes_versions(synced, django_asser
         assert (new[item_hash] != before[item_hash]) == (item_hash in changed_here)
 
 
-def test_the_active_version_is_picked_up_after_an_activation(synced):
+def test_the_active_version_is_picked_up_after_an_activation(synced_many_items):
     first = definitions(ITEMS, item_hashes(5))
-    synced.app.publish(items=ItemSpec(count=1300, seed=5, changed=1.0))
+    synced_many_items.app.publish(items=ItemSpec(count=1300, seed=5, changed=1.0))
     manifest_sync()
     forget_active_seq()
 
     assert definitions(ITEMS, list(first)) != first
 
 
-def test_with_the_cache_down_lookups_answer_from_the_database(synced, settings, caplog):
+def test_with_the_cache_down_lookups_answer_from_the_database(synced_many_items, settings, caplog):
     hashes = item_hashes(50)
     expected = definitions(ITEMS, hashes)
     settings.CACHES = {

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 from django_q.brokers import get_broker
@@ -29,16 +28,6 @@ def broker():
     queue.purge_queue()
     yield queue
     queue.purge_queue()
-
-
-@pytest.fixture
-def staff(db):
-    return get_user_model().objects.create_user("ada", password="pw-ada-123", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def player(db):
-    return get_user_model().objects.create_user("guardian", password="pw-guardian-123")
 
 
 def csrf_client(user) -> tuple[Client, str]:
@@ -91,8 +80,8 @@ def test_staff_without_csrf_is_refused(staff, broker):
     assert broker.queue_size() == 0
 
 
-def test_a_player_who_is_not_staff_is_refused(player, broker):
-    client, token = csrf_client(player)
+def test_a_player_who_is_not_staff_is_refused(plain_user, broker):
+    client, token = csrf_client(plain_user)
 
     response = client.post("/manifest/refresh/", HTTP_X_CSRFTOKEN=token)
 
@@ -184,9 +173,9 @@ def test_the_admin_lists_versions_with_status_counts_and_reason(bungie, staff):
     assert client.get(change_page).status_code == 200
 
 
-def test_a_player_cannot_open_the_admin(player):
+def test_a_player_cannot_open_the_admin(plain_user):
     client = Client()
-    client.force_login(player)
+    client.force_login(plain_user)
 
     response = client.get("/admin/manifest/manifestversion/")
 

@@ -16,7 +16,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -30,8 +29,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from dvr.accounts.login import safe_next_path
-from tests.support import answer_on_bungie, log_in, start_login
-from tests.test_login import stored_tokens
+from tests.support import answer_on_bungie, log_in, not_near_a_window_edge, start_login, stored_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 TITAN = "2305843009262373961"
@@ -217,12 +215,6 @@ def test_the_bearer_is_compared_in_constant_time(client, settings, monkeypatch, 
 
     assert compared == [(sent.encode(), b"s3cret-token")]
     assert response.status_code == (202 if sent == "s3cret-token" else 403)
-
-
-def not_near_a_window_edge() -> None:
-    """The limit counts per minute: start a burst well inside one, so it is not split."""
-    if time.time() % 60 > 50:
-        time.sleep(61 - time.time() % 60)
 
 
 @pytest.mark.django_db

@@ -74,14 +74,6 @@ def test_a_fault_during_a_sync_keeps_the_live_version_and_the_next_sync_recovers
 
 
 # --- during a page view ------------------------------------------------------------------------------
-@pytest.fixture
-def player(client, faulty) -> BungieAccount:
-    assert manifest_sync().outcome == "live"
-    forget_active_seq()
-    assert log_in(client, faulty).status_code == 302
-    return BungieAccount.objects.get()
-
-
 def vault_keys(bungie) -> set[str]:
     return {i["key"] for i in bungie.app.player_state()["items"] if i["place"] == "vault"}
 

@@ -25,7 +25,7 @@ from manifest.models import ManifestState, ManifestVersion
 from manifest.sync import manifest_sync
 from manifest.tasks import SCHEDULE_NAME, ensure_schedule
 from tests.faults.helpers import clusters, overlapping, task_results, wait_until
-from tests.test_security import not_near_a_window_edge
+from tests.support import not_near_a_window_edge
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres_only, pytest.mark.django_db(transaction=True),
               pytest.mark.timeout(420)]
