@@ -12,8 +12,8 @@ EX_TEMPFAIL = 75  # sysexits.h: try again later
 
 
 class BarStream:
-    """The command's stderr as tqdm's file. tqdm redraws a line with "\r" and no newline;
-    written as is, without the newline and the error colour OutputWrapper would add."""
+    """The command's stderr as tqdm's file. tqdm redraws its line in place, so its text is
+    written as is: without the newline and the error colour OutputWrapper would add."""
 
     def __init__(self, out: OutputWrapper) -> None:
         self.out = out
@@ -23,6 +23,10 @@ class BarStream:
 
     def flush(self) -> None:
         self.out.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        # encoding, fileno: tqdm picks Unicode blocks and the bar width from the real stream.
+        return getattr(self.out, name)
 
 
 class BarProgress:
