@@ -18,7 +18,7 @@ from manifest.tasks import enqueue_refresh
 
 
 def versions(request: HttpRequest) -> HttpResponse:
-    state = ManifestState.objects.filter(id=1).first()
+    state = ManifestState.objects.current()
     shown = list(ManifestVersion.objects.all()[:200])
     context = {
         "versions": shown,
@@ -82,7 +82,7 @@ def search(request: HttpRequest) -> HttpResponse:
         return render(request, "manifest/search.html",
                       {"query": query[: history.MAX_QUERY_LENGTH], "error": "That search is too long."}, status=400)
     results = history.search(query) if query else []
-    active = ManifestState.objects.select_related("active").filter(id=1).first()
+    active = ManifestState.objects.current()
     return render(request, "manifest/search.html", {
         "query": query, "results": results, "limit": history.SEARCH_LIMIT,
         "active": active.active if active else None,

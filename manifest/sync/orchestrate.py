@@ -350,7 +350,7 @@ def _activate(attempt: _Attempt) -> None:
     now = timezone.now()
     result = attempt.counts
     with transaction.atomic():
-        state = ManifestState.objects.select_for_update().get(id=1)
+        state = ManifestState.objects.locked()
         if (state.active_seq or 0) != attempt.active_seq:
             raise SyncFailed("the live version changed during the sync; try again")
         if state.active_id is not None and state.active_id != attempt.version.pk:
