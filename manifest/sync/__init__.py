@@ -1,6 +1,6 @@
 """The manifest sync: the one way a new Destiny 2 manifest gets into DVR.
 
-The management command, the django-q2 task, the admin action and the refresh endpoint
+The management command, the django-q2 task, the admin button and the refresh endpoint
 all call `manifest_sync` (or enqueue the task that does).
 
 - `orchestrate`: `manifest_sync` and its numbered steps;
