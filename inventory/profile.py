@@ -422,7 +422,7 @@ def build_page(
         _check_manifest_soon()
     if query.ignored:
         page.notices.append("Ignored in the filter: " + ", ".join(query.ignored[:5]))
-    state = ManifestState.objects.select_related("active").filter(id=1).first()
+    state = ManifestState.objects.current()
     page.manifest_version = state.active.version if state and state.active else ""
     return page
 

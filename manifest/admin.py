@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.views.decorators.http import require_POST
 
 from manifest.models import ManifestTable, ManifestVersion
 from manifest.tasks import enqueue_refresh
@@ -45,23 +48,31 @@ class ManifestVersionAdmin(admin.ModelAdmin):
     def short_reason(self, obj: ManifestVersion) -> str:
         return obj.failure_reason[:120]
 
+    def get_urls(self) -> list[URLPattern]:
+        # Before the defaults: their "<path:object_id>/" would take "refresh/" for an id.
+        refresh = path(
+            "refresh/",
+            self.admin_site.admin_view(require_POST(self.refresh_view)),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_refresh",
+        )
+        return [refresh, *super().get_urls()]
+
+    def refresh_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        """The changelist's "Refresh manifest" button: checking Bungie needs no selection."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        self._queue_refresh(request)
+        return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"))
+
     @admin.action(description="Refresh manifest (check Bungie now)")
     def refresh_manifest(self, request: HttpRequest, queryset: QuerySet[ManifestVersion]) -> None:
-        outcome = enqueue_refresh(requested_by=request.user.get_username())
-        if outcome["queued"]:
-            self.message_user(request, f"Manifest refresh queued (task {outcome['task_id']}).", messages.SUCCESS)
-        else:
-            text = ("A manifest sync is already running; nothing queued." if outcome["running"]
-                    else f"Nothing queued: {outcome['message']}.")
-            self.message_user(request, text, messages.WARNING)
+        self._queue_refresh(request)
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):  # type: ignore[override]
-        # The action needs no selection: checking Bungie does not depend on a version.
-        if request.method == "POST" and request.POST.get("action") == "refresh_manifest" and not request.POST.getlist(
-            admin.helpers.ACTION_CHECKBOX_NAME
-        ):
-            post = request.POST.copy()
-            any_pk = list(ManifestVersion.objects.values_list("pk", flat=True)[:1]) or ["0"]
-            post.setlist(admin.helpers.ACTION_CHECKBOX_NAME, any_pk)
-            request.POST = post  # type: ignore[assignment]
-        return super().changelist_view(request, extra_context)
+    def _queue_refresh(self, request: HttpRequest) -> None:
+        refresh = enqueue_refresh(requested_by=request.user.get_username())
+        if refresh.queued:
+            self.message_user(request, f"Manifest refresh queued (task {refresh.task_id}).", messages.SUCCESS)
+        else:
+            text = ("A manifest sync is already running; nothing queued." if refresh.running
+                    else f"Nothing queued: {refresh.message}.")
+            self.message_user(request, text, messages.WARNING)

@@ -103,7 +103,7 @@ def _not_modified(etag: str, *, immutable: bool) -> HttpResponse:
 @csrf_exempt
 @require_GET
 def manifest(request: HttpRequest) -> HttpResponse:
-    state = ManifestState.objects.select_related("active").filter(id=1).first()
+    state = ManifestState.objects.current()
     if state is None or state.active is None:
         return _json({"version": None, "message": "no manifest yet"}, 404)
     version = state.active

@@ -136,7 +136,7 @@ def search(query: str, *, limit: int = SEARCH_LIMIT) -> list[Definition]:
 
     On Postgres a trigram index on UPPER(name) serves the case-insensitive match.
     """
-    seq = ManifestState.objects.filter(id=1).values_list("active_seq", flat=True).first()
+    seq = ManifestState.objects.active_seq()
     if not seq:
         return []
     rows = (

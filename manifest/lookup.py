@@ -117,7 +117,7 @@ def active_seq(*, fresh: bool = False) -> int | None:
     cached = getattr(_active, "value", None)
     if not fresh and cached is not None and now - cached[1] < ACTIVE_SEQ_SECONDS:
         return cached[0]
-    seq = ManifestState.objects.filter(id=1).values_list("active_seq", flat=True).first()
+    seq = ManifestState.objects.active_seq()
     _active.value = (seq, now)
     return seq
 

@@ -120,10 +120,30 @@ class Definition(models.Model):
         return f"{self.entity_type} {self.hash}"
 
 
+# The primary key of the one ManifestState row.
+STATE_ID = 1
+
+
+class ManifestStateQuerySet(models.QuerySet["ManifestState"]):
+    """The one way to read the state row (readers never create it: that is the sync's job)."""
+
+    def current(self) -> ManifestState | None:
+        """The state row with its active version joined, or None before the first check."""
+        return self.select_related("active").filter(id=STATE_ID).first()
+
+    def active_seq(self) -> int | None:
+        """Only the active sequence number: one indexed row, no join (pages ask it often)."""
+        return self.filter(id=STATE_ID).values_list("active_seq", flat=True).first()
+
+    def locked(self) -> ManifestState:
+        """The state row, locked until the transaction ends (the sync's activation)."""
+        return self.select_for_update().get(id=STATE_ID)
+
+
 class ManifestState(models.Model):
     """The single row that says which version readers see, and what the last check found."""
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    id = models.PositiveSmallIntegerField(primary_key=True, default=STATE_ID, editable=False)
     active = models.ForeignKey(ManifestVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     # Copy of active.seq so a reader needs one indexed row, not a join.
     active_seq = models.PositiveIntegerField(null=True, blank=True)
@@ -134,6 +154,8 @@ class ManifestState(models.Model):
     seen_identity = models.CharField(max_length=64, blank=True)
     seen_streak = models.PositiveIntegerField(default=0)
 
+    objects = ManifestStateQuerySet.as_manager()
+
     class Meta:
         verbose_name = "manifest state"
 
@@ -142,5 +164,6 @@ class ManifestState(models.Model):
 
     @classmethod
     def get(cls) -> ManifestState:
-        state, _ = cls.objects.get_or_create(id=1)
+        """The state row, created if missing: the sync's way in, before it writes."""
+        state, _ = cls.objects.get_or_create(id=STATE_ID)
         return state

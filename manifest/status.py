@@ -17,7 +17,7 @@ def manifest_status() -> dict[str, Any]:
     Stale means no manifest at all, or no successful check for three schedule intervals:
     then DVR may be serving an old manifest without knowing it.
     """
-    state = ManifestState.objects.select_related("active").filter(id=1).first()
+    state = ManifestState.objects.current()
     if state is None or state.active is None:
         return {
             "ok": False,

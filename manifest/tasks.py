@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -21,21 +22,41 @@ def refresh_manifest(force: bool = False) -> dict[str, Any]:
     return manifest_sync(force=force).as_dict()
 
 
-def enqueue_refresh(*, force: bool = False, requested_by: str = "") -> dict[str, Any]:
+@dataclass(frozen=True)
+class RefreshRequest:
+    """What asking for a refresh did: queued a task, found one running, or found no queue."""
+
+    queued: bool
+    message: str
+    running: bool = False
+    unavailable: bool = False  # the broker is down
+    task_id: str | None = None
+    force: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The refresh endpoint's JSON: each case keeps the keys it has always had."""
+        if self.queued:
+            return {"queued": True, "running": False, "task_id": self.task_id, "force": self.force,
+                    "message": self.message}
+        if self.unavailable:
+            return {"queued": False, "running": False, "unavailable": True, "message": self.message}
+        return {"queued": False, "running": self.running, "message": self.message}
+
+
+def enqueue_refresh(*, force: bool = False, requested_by: str = "") -> RefreshRequest:
     """Queue a sync on the cluster, unless one is running: then say so and queue nothing."""
     from django_q.tasks import async_task
 
     if sync_is_running():
-        return {"queued": False, "running": True, "message": "a manifest sync is already running"}
+        return RefreshRequest(queued=False, running=True, message="a manifest sync is already running")
     try:
         task_id = async_task(TASK_PATH, force, group="manifest",
                              task_name=f"manifest refresh{f' by {requested_by}' if requested_by else ''}")
     except Exception as exc:  # the broker (Redis) is down: say so, never a 500
         logger.warning("manifest refresh not queued: broker unavailable (%s: %s)", type(exc).__name__, exc)
-        return {"queued": False, "running": False, "unavailable": True,
-                "message": "the task queue is unavailable; try again in a minute"}
-    return {"queued": True, "running": False, "task_id": task_id, "force": force,
-            "message": "manifest refresh queued"}
+        return RefreshRequest(queued=False, unavailable=True,
+                              message="the task queue is unavailable; try again in a minute")
+    return RefreshRequest(queued=True, task_id=task_id, force=force, message="manifest refresh queued")
 
 
 def ensure_schedule() -> None:

@@ -77,7 +77,7 @@ def test_a_refresh_queued_while_a_sync_runs_is_refused_at_once(bungie):
         done.set()
         holder.join(10)
 
-    assert outcome == {"queued": False, "running": True, "message": "a manifest sync is already running"}
+    assert outcome.as_dict() == {"queued": False, "running": True, "message": "a manifest sync is already running"}
 
 
 def test_a_real_qcluster_runs_an_enqueued_refresh(bungie, dvr_env):
@@ -88,7 +88,7 @@ def test_a_real_qcluster_runs_an_enqueued_refresh(bungie, dvr_env):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         outcome = enqueue_refresh(requested_by="test")
-        assert outcome["queued"]
+        assert outcome.queued
         wait_until(lambda: ManifestState.objects.filter(active__isnull=False).exists(), 90, "the cluster's sync")
     finally:
         cluster.send_signal(signal.SIGTERM)

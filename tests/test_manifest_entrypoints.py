@@ -1,20 +1,23 @@
-"""The ways in to a sync besides the command: the schedule, the admin action, the refresh
-endpoint (and its 2017 alias), and the webhook that tells operators."""
+"""The ways in to a sync besides the command: the schedule, the admin action and button,
+the refresh endpoint (and its 2017 alias), and the webhook that tells operators."""
 
 from __future__ import annotations
 
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django_q.brokers import get_broker
 from django_q.models import Schedule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from manifest.locking import sync_lock
 from manifest.models import ManifestVersion
 from manifest.sync import manifest_sync
 from manifest.tasks import SCHEDULE_NAME
@@ -35,6 +38,32 @@ def csrf_client(user) -> tuple[Client, str]:
     client.get("/admin/login/")  # sets the CSRF cookie
     client.force_login(user)
     return client, client.cookies["csrftoken"].value
+
+
+@contextmanager
+def sync_running_elsewhere() -> Iterator[None]:
+    """Another thread (its own database session) holds the sync lock for the block."""
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with sync_lock():
+                holding.set()
+                done.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(10)
+    try:
+        yield
+    finally:
+        done.set()
+        holder.join(10)
+
+
+REFRESH_BUTTON = "/admin/manifest/manifestversion/refresh/"
 
 
 # --- the schedule -------------------------------------------------------------------------
@@ -147,14 +176,73 @@ def test_the_admin_action_queues_a_refresh_and_says_so(bungie, staff, broker):
     assert broker.queue_size() == 1
 
 
-def test_the_admin_action_works_before_any_manifest_exists(staff, broker):
+def test_the_admin_button_works_before_any_manifest_exists(staff, broker):
     client = Client()
     client.force_login(staff)
 
-    response = client.post("/admin/manifest/manifestversion/", {"action": "refresh_manifest"}, follow=True)
+    response = client.post(REFRESH_BUTTON, follow=True)
 
     assert "Manifest refresh queued" in response.content.decode()
     assert broker.queue_size() == 1
+
+
+def test_the_changelist_shows_the_refresh_button_as_a_form_with_csrf(staff):
+    client = Client()
+    client.force_login(staff)
+
+    page = client.get("/admin/manifest/manifestversion/").content.decode()
+
+    form = page[page.index(f'action="{REFRESH_BUTTON}"'):]
+    assert form.index("csrfmiddlewaretoken") < form.index("Refresh manifest</button>") < form.index("</form>")
+
+
+def test_the_admin_button_queues_a_refresh_and_returns_to_the_changelist(staff, broker):
+    client, token = csrf_client(staff)
+
+    response = client.post(REFRESH_BUTTON, {"csrfmiddlewaretoken": token})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/manifest/manifestversion/"
+    assert "Manifest refresh queued (task " in client.get(response["Location"]).content.decode()
+    assert broker.queue_size() == 1
+
+
+def test_the_admin_button_says_so_when_a_sync_is_already_running(staff, broker):
+    client = Client()
+    client.force_login(staff)
+
+    with sync_running_elsewhere():
+        response = client.post(REFRESH_BUTTON, follow=True)
+
+    assert "A manifest sync is already running; nothing queued." in response.content.decode()
+    assert broker.queue_size() == 0
+
+
+def test_the_admin_button_needs_a_post_with_csrf(staff, broker):
+    client, _ = csrf_client(staff)
+
+    assert client.get(REFRESH_BUTTON).status_code == 405
+    assert client.post(REFRESH_BUTTON).status_code == 403
+    assert broker.queue_size() == 0
+
+
+def test_a_staff_member_without_permission_on_versions_cannot_press_the_button(broker):
+    clerk = get_user_model().objects.create_user("clerk", password="pw-clerk-123", is_staff=True)
+    client = Client()
+    client.force_login(clerk)
+
+    assert client.post(REFRESH_BUTTON).status_code == 403
+    assert broker.queue_size() == 0
+
+
+def test_a_player_who_is_not_staff_cannot_press_the_button(player, broker):
+    client = Client()
+    client.force_login(player)
+
+    response = client.post(REFRESH_BUTTON)
+
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert broker.queue_size() == 0
 
 
 def test_the_admin_lists_versions_with_status_counts_and_reason(bungie, staff):

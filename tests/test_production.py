@@ -122,7 +122,7 @@ def test_the_production_shape_syncs_a_new_manifest_exactly_once_and_the_web_serv
     from manifest.locking import sync_is_running
     from manifest.models import ManifestState, ManifestVersion
     from manifest.sync import manifest_sync
-    from manifest.tasks import enqueue_refresh, ensure_schedule
+    from manifest.tasks import RefreshRequest, enqueue_refresh, ensure_schedule
 
     assert connection.vendor == "postgresql" and settings.REDIS_URL, "needs Postgres and Redis"
     first = manifest_sync()
@@ -144,14 +144,14 @@ def test_the_production_shape_syncs_a_new_manifest_exactly_once_and_the_web_serv
         # meet it. Two refreshes are queued at once and the schedule fires too.
         published = bungie.app.publish(NEW_DATASET)
         bungie.app.misbehave("slow", on="tables", seconds=0.3, count=4)
-        outcomes: list[dict[str, Any]] = []
+        outcomes: list[RefreshRequest] = []
         threads = [threading.Thread(target=lambda: outcomes.append(enqueue_refresh(requested_by="test")))
                    for _ in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(10)
-        queued = [o["task_id"] for o in outcomes if o["queued"]]
+        queued = [o.task_id for o in outcomes if o.queued]
         assert queued, outcomes
 
         wait_until(lambda: ManifestState.objects.filter(active__version=published.version).exists(),

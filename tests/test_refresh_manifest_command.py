@@ -8,7 +8,7 @@ import sys
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from manifest.models import Definition, ManifestState, ManifestVersion
 from manifest.sync import manifest_sync
@@ -18,12 +18,14 @@ V0616 = "244122.26.06.10.2000-1-bnet.65386"
 
 
 def run_command(*args: str) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr, as `manage.py refresh_manifest` would give them."""
     out, err = StringIO(), StringIO()
     try:
         call_command("refresh_manifest", *args, stdout=out, stderr=err)
         code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
+    except CommandError as exc:  # manage.py prints it on stderr and exits with its code
+        err.write(f"{type(exc).__name__}: {exc}\n")
+        code = exc.returncode
     return code, out.getvalue(), err.getvalue()
 
 
@@ -80,6 +82,18 @@ def test_it_exits_1_when_the_attempt_fails(bungie):
     assert code == 1
     assert "not valid JSON" in err
     assert ManifestState.get().active is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_manage_py_itself_exits_75_with_the_reason_on_stderr_and_the_summary_on_stdout(bungie, dvr_env):
+    bungie.app.misbehave("maintenance", on="manifest")
+
+    process = subprocess.run([sys.executable, "manage.py", "refresh_manifest"], env=dvr_env,
+                             capture_output=True, text=True, timeout=60)
+
+    assert process.returncode == 75
+    assert "maintenance" in process.stderr.lower()
+    assert process.stdout.strip().splitlines()[-1].startswith("failed")
 
 
 @pytest.mark.django_db

@@ -51,7 +51,7 @@ def test_a_cluster_stopped_with_sigterm_mid_task_leaves_the_live_version_and_the
     bungie.app.misbehave("slow", on="tables", seconds=1.0)
 
     with clusters(env, tmp_path) as (cluster,):
-        assert enqueue_refresh(requested_by="test")["queued"]
+        assert enqueue_refresh(requested_by="test").queued
         wait_until(lambda: bungie.app.stats()["tables"], 60, "the cluster's sync to download")
         stop(cluster, sig=signal.SIGTERM, seconds=60)
 
@@ -64,7 +64,7 @@ def test_a_cluster_stopped_with_sigterm_mid_task_leaves_the_live_version_and_the
     bungie.app.reset()
     get_broker().purge_queue()
     with clusters(env, tmp_path) as _:
-        assert enqueue_refresh(requested_by="after")["queued"]
+        assert enqueue_refresh(requested_by="after").queued
         wait_until(lambda: ManifestState.objects.filter(active__version=published.version).exists(), 120,
                    "the next cluster to sync")
         wait_until(lambda: not sync_is_running(), 60, "the sync to finish")
@@ -84,7 +84,7 @@ def test_a_dropped_database_connection_mid_sync_fails_the_attempt_and_the_same_c
     bungie.app.misbehave("slow", on="tables", seconds=0.5)
 
     with clusters(env, tmp_path) as (cluster,):
-        assert enqueue_refresh(requested_by="test")["queued"]
+        assert enqueue_refresh(requested_by="test").queued
         active_seq = ManifestState.get().active_seq
         wait_until(lambda: Definition.objects.filter(valid_from__gt=active_seq).exists(), 90, "rows being written")
         (backend,) = wait_until(sync_backend_pids, 10, "the sync's backend")
@@ -101,7 +101,7 @@ def test_a_dropped_database_connection_mid_sync_fails_the_attempt_and_the_same_c
 
         # The same cluster, the same worker processes: the next task gets a new connection.
         bungie.app.reset()
-        assert enqueue_refresh(requested_by="after")["queued"]
+        assert enqueue_refresh(requested_by="after").queued
         wait_until(lambda: ManifestState.objects.filter(active__version=published.version).exists(), 120,
                    "the same cluster to sync after the drop")
         assert cluster.poll() is None

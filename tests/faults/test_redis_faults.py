@@ -99,7 +99,7 @@ def test_a_sync_and_the_broker_survive_redis_going_away_and_coming_back(
     with clusters(env, tmp_path) as _:
         published = bungie.app.publish(NEW_DATASET)
         bungie.app.misbehave("slow", on="tables", seconds=0.4)
-        assert enqueue_refresh(requested_by="test")["queued"]
+        assert enqueue_refresh(requested_by="test").queued
         wait_until(lambda: ManifestVersion.objects.filter(version=published.version, status="downloading").exists(),
                    60, "the cluster's sync to start")
 
@@ -117,7 +117,7 @@ def test_a_sync_and_the_broker_survive_redis_going_away_and_coming_back(
         own_redis.start()
         bungie.app.reset()
         def enqueued() -> bool:
-            return enqueue_refresh(requested_by="after")["queued"]
+            return enqueue_refresh(requested_by="after").queued
 
         wait_until(enqueued, 30, "the broker to take a task again")
         wait_until(lambda: any(t["result"].get("outcome") == "unchanged" for t in task_results()), 90,

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from tqdm import tqdm
 
 from manifest.sync import LogProgress, Progress, TableCounts, manifest_sync
@@ -12,10 +11,28 @@ from manifest.tasks import enqueue_refresh
 EX_TEMPFAIL = 75  # sysexits.h: try again later
 
 
+class BarStream:
+    """The command's stderr as tqdm's file. tqdm redraws its line in place, so its text is
+    written as is: without the newline and the error colour OutputWrapper would add."""
+
+    def __init__(self, out: OutputWrapper) -> None:
+        self.out = out
+
+    def write(self, text: str) -> None:
+        self.out.write(text, style_func=lambda same: same, ending="")
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        # encoding, fileno: tqdm picks Unicode blocks and the bar width from the real stream.
+        return getattr(self.out, name)
+
+
 class BarProgress:
     """tqdm bars on a terminal: tables overall, and MB of the table being downloaded."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: BarStream) -> None:
         self.stream = stream
         self.tables: tqdm | None = None
         self.bytes: tqdm | None = None
@@ -57,23 +74,21 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, force: bool = False, enqueue: bool = False, **options: Any) -> None:
         if enqueue:
-            outcome = enqueue_refresh(force=force, requested_by="refresh_manifest")
-            if not outcome["queued"]:
-                self.stderr.write(outcome["message"])
-                sys.exit(EX_TEMPFAIL)
-            self.stdout.write(f"queued manifest refresh task {outcome['task_id']}")
+            refresh = enqueue_refresh(force=force, requested_by="refresh_manifest")
+            if not refresh.queued:
+                raise CommandError(refresh.message, returncode=EX_TEMPFAIL)
+            self.stdout.write(f"queued manifest refresh task {refresh.task_id}")
             return
 
-        terminal = self.stdout.isatty() if hasattr(self.stdout, "isatty") else False
-        progress: Progress = BarProgress(self.stderr._out) if terminal else LogProgress()
+        # Bars only when a person watches; piped output gets one log line per table.
+        progress: Progress = BarProgress(BarStream(self.stderr)) if self.stdout.isatty() else LogProgress()
         try:
             result = manifest_sync(force=force, progress=progress)
         finally:
             if isinstance(progress, BarProgress):
                 progress.close()
-        if result.ok:
-            self.stdout.write(result.summary())
-            return
-        self.stderr.write(result.reason)
+        # The summary is the last line on stdout either way; a failure's reason goes to
+        # stderr (manage.py prints the CommandError there) with the exit code.
         self.stdout.write(result.summary())
-        sys.exit(EX_TEMPFAIL if result.temporary else 1)
+        if not result.ok:
+            raise CommandError(result.reason, returncode=EX_TEMPFAIL if result.temporary else 1)

@@ -7,13 +7,11 @@ logged and never fails the sync that called it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import requests
 from django.conf import settings
 
-if TYPE_CHECKING:
-    from manifest.sync import SyncResult
+from manifest.sync.results import Outcome, SyncResult
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +22,7 @@ def sync_finished(result: SyncResult) -> None:
     url = settings.MANIFEST_WEBHOOK_URL
     if not url:
         return
-    if result.outcome == "live":
+    if result.outcome == Outcome.LIVE:
         text = f"Destiny 2 manifest {result.version} is live on DVR: {result.summary()}"
     else:
         text = f"DVR manifest sync failed: {result.summary()}"
