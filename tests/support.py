@@ -3,7 +3,6 @@ the fake's player in through DVR's real OAuth flow."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,13 +11,10 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 from django.test import Client
 
+from bin.stack import free_port
 from tests.fakebungie.server import FakeBungieServer
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["answer_on_bungie", "free_port", "log_in", "start_login", "wait_until"]
 
 
 def wait_until(predicate: Callable[[], Any], seconds: float = 60, what: str = "condition") -> Any:

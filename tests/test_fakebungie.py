@@ -28,6 +28,7 @@ from tests.fakebungie.items import (
     load_legacy_table,
     unsigned,
 )
+from tests.support import free_port
 
 KEY = {"X-API-Key": "fake-api-key"}
 DATA = Path(__file__).resolve().parent / "fakebungie" / "data"
@@ -791,11 +792,7 @@ def test_the_command_line_refuses_non_loopback_addresses() -> None:
 
 
 def test_the_command_line_serves_the_manifest() -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.fakebungie", "--port", str(port), "--items", "100"],
         cwd=Path(__file__).resolve().parent.parent,
