@@ -2,11 +2,17 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3.11
+# Any Python >= 3.11: python3.11 where present, else the first newer one (PYTHON=... overrides).
+PYTHON ?= $(shell for p in python3.11 python3.13 python3.12 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+# One stamp per install level, named by the requirements it holds: the demo's (runtime plus
+# the fake Bungie.net) and the dev one (tests and tools on top), so a demo venv becomes a dev
+# venv at the first `make test`, and a changed pin reinstalls.
+DEMO_STAMP := $(VENV)/.installed-demo-$(shell cat requirements.txt requirements-demo.txt | sha1sum | cut -c1-12)
+DEV_STAMP := $(VENV)/.installed-dev-$(shell cat requirements.txt requirements-demo.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
 # Tests: real Postgres and Redis on their standard loopback ports (override to taste).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dvr
@@ -20,7 +26,7 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
 DEMO_PORT ?= 8000
 FAKE_PORT ?= 8765
 
-.PHONY: help install demo prod test test-postgres test-sqlite faults lint migrations-check chromium audit bench clean
+.PHONY: help install install-demo demo prod test test-postgres test-sqlite faults lint migrations-check chromium audit bench clean
 
 help:
 	@echo "make demo   - install, migrate, start fake Bungie + qcluster + site, sync the manifest"
@@ -31,21 +37,32 @@ help:
 	@echo "make audit  - pip-audit the pinned requirements (needs a network with vulnerability data)"
 
 $(PY):
+	@[ -n "$(PYTHON)" ] && $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
+		|| { echo "make: DVR needs Python >= 3.11 (tried $(or $(PYTHON),python3.11 python3.13 python3.12 python3)); install one or pass PYTHON=/path/to/python3" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) requirements.txt requirements-dev.txt
+# What the demo runs: requirements.txt plus the fake Bungie.net's Werkzeug (requirements-demo.txt).
+$(DEMO_STAMP): | $(PY)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements-demo.txt
+	rm -f $(VENV)/.installed-demo-* && touch $(DEMO_STAMP)
+
+# Tests, lint, benchmarks: everything (requirements-dev.txt includes the demo's file).
+$(DEV_STAMP): | $(PY)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements-dev.txt
-	rm -f $(VENV)/.installed-* && touch $(STAMP)
+	rm -f $(VENV)/.installed-* && touch $(DEV_STAMP) $(DEMO_STAMP)
 
-install: $(STAMP)
+install-demo: $(DEMO_STAMP)
 
-demo: install
+install: $(DEV_STAMP)
+
+demo: install-demo
 	@$(PY) -m tests.demo --port $(DEMO_PORT) --fake-port $(FAKE_PORT)
 
 # The production topology on this machine: gunicorn + two qclusters, DEBUG off, on the
 # local Postgres (database dvr_prod, created if missing) and Redis; see bin/prod.py.
-prod: install
+prod: install-demo
 	@$(PY) bin/prod.py --port $(DEMO_PORT) --fake-port $(FAKE_PORT)
 
 chromium:

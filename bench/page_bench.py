@@ -84,7 +84,7 @@ class Gunicorn:
             try:
                 if requests.get(self.url + "/__ping__", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or a worker still booting (slow under load)
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import requests
 
+from bin.stack import free_port
 from tests.fakebungie.items import ItemSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,12 +108,6 @@ def run_child(args: list[str], env: dict[str, str], *, timeout: float = 900) -> 
             code=process.returncode, out=out.read().decode(errors="replace"), err=err.read().decode(errors="replace"),
             wall=wall, max_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
         )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def median(values: list[float]) -> float:

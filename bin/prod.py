@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
+if not __package__:  # `python bin/prod.py`: import from the project root, as `-m bin.prod` would
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from bin.stack import PYTHON, Supervisor, publish_command
 
 DEFAULTS = {
     "DEBUG": "false",
@@ -69,75 +68,7 @@ def ensure_database(database_url: str) -> None:
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            say(f"created database {name}")
-
-
-def say(message: str) -> None:
-    print(f"prod: {message}", file=sys.stderr, flush=True)
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
-
-
-def wait_for_http(url: str, processes: list[subprocess.Popen[bytes]], seconds: float = 60) -> None:
-    import requests
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            raise SystemExit(f"prod: a process exited while waiting for {url}")
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.25)
-    raise SystemExit(f"prod: nothing answered at {url} within {seconds:.0f} s")
-
-
-class Supervisor:
-    """Start processes in their own sessions (so a terminal's Ctrl-C reaches only this
-    supervisor, which then stops them in order) and stop all when one dies."""
-
-    def __init__(self) -> None:
-        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-        self.processes.append((name, process))
-        say(f"started {name} pid={process.pid}")
-        return process
-
-    def watch(self) -> str:
-        while True:
-            for name, process in self.processes:
-                if process.poll() is not None:
-                    return f"{name} exited with code {process.returncode}"
-            time.sleep(0.5)
-
-    def stop(self, timeout: float = 30) -> None:
-        # Web first (no new work accepted), then the clusters, then the fake Bungie.
-        for name, process in self.processes:
-            if process.poll() is None:
-                say(f"stopping {name} pid={process.pid}")
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for name, process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                say(f"{name} pid={process.pid} did not stop in time; killing it")
-            # Whatever is left of its process group (a worker a dead cluster left behind).
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait()
-        say("stopped")
-
-
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
+            print(f"prod: created database {name}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,29 +85,25 @@ def main(argv: list[str] | None = None) -> None:
     fake_url = f"http://127.0.0.1:{options.fake_port}"
     env = prod_env(base, port=options.port, bungie_url=fake_url if use_fake else None)
     site = f"http://127.0.0.1:{options.port}"
-    supervisor = Supervisor()
+    supervisor = Supervisor("prod")
 
-    # Ctrl-C, and `kill`, stop everything (SIGINT explicitly: a shell that starts us in the
-    # background leaves it ignored).
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    def start() -> None:
         if not options.no_setup:
             ensure_database(env["DATABASE_URL"])
-            manage(env, "collectstatic", "--no-input", "-v", "0")
-            manage(env, "migrate", "--no-input", "-v", "0")
-        say(f"settings: DEBUG={env['DEBUG']} DATABASE_URL={_without_password(env['DATABASE_URL'])} "
-            f"REDIS_URL={_without_password(env['REDIS_URL'])} BUNGIE_ROOT_URL={env.get('BUNGIE_ROOT_URL', '')}")
+            supervisor.run([PYTHON, "manage.py", "collectstatic", "--no-input", "-v", "0"], env)
+            supervisor.run([PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], env)
+        supervisor.say(f"settings: DEBUG={env['DEBUG']} DATABASE_URL={_without_password(env['DATABASE_URL'])} "
+                       f"REDIS_URL={_without_password(env['REDIS_URL'])} "
+                       f"BUNGIE_ROOT_URL={env.get('BUNGIE_ROOT_URL', '')}")
         if use_fake:
-            fake = supervisor.start("fake-bungie", [PYTHON, "-m", "tests.fakebungie", "--port",
-                                                    str(options.fake_port), "--redirect-uri",
-                                                    f"{site}/oauth/callback/"], env)
-            wait_for_http(f"{fake_url}/Platform/GlobalAlerts/", [fake])
+            supervisor.start("fake-bungie", [PYTHON, "-m", "tests.fakebungie", "--port", str(options.fake_port),
+                                             "--redirect-uri", f"{site}/oauth/callback/"], env)
+            supervisor.wait_for_http(f"{fake_url}/Platform/GlobalAlerts/", what="the fake Bungie.net")
         # The same command lines as fly.toml's processes and the Procfile.
-        web = supervisor.start("web", [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", "dvr.wsgi"], env)
+        supervisor.start("web", [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", "dvr.wsgi"], env)
         for number in range(1, options.clusters + 1):
             supervisor.start(f"worker-{number}", [PYTHON, "manage.py", "qcluster"], env)
-        wait_for_http(f"{site}/healthz", [web])
+        supervisor.wait_for_http(f"{site}/healthz", what="the site")
         print(
             "\n"
             f"  DVR (production shape) at {site}/  — /healthz, /manifest/, /admin/\n"
@@ -185,23 +112,13 @@ def main(argv: list[str] | None = None) -> None:
             f"  watch the cluster: DEBUG=true DATABASE_URL={env['DATABASE_URL']} REDIS_URL={env['REDIS_URL']} "
             f"{PYTHON} manage.py qinfo (or qmonitor)\n"
             + (f"  the fake Bungie.net at {fake_url}: publish a new manifest with\n"
-               f"    curl -X POST {fake_url}/__fake__/publish -d '{{\"dataset\": \"2026-06-23\"}}'\n"
+               f"    {publish_command(fake_url)}\n"
                if use_fake else "")
             + "  Ctrl-C stops everything.\n",
             file=sys.stderr, flush=True,
         )
-        reason = supervisor.watch()
-        say(f"{reason}; stopping the rest")
-        code = 1
-    except KeyboardInterrupt:
-        code = 0
-    except subprocess.CalledProcessError as exc:
-        say(f"setup step failed: {' '.join(map(str, exc.cmd[1:]))}")
-        code = exc.returncode or 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
-        supervisor.stop()
-    raise SystemExit(code)
+
+    raise SystemExit(supervisor.serve(start))
 
 
 def _without_password(url: str) -> str:
@@ -213,5 +130,4 @@ def _without_password(url: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

@@ -6,7 +6,6 @@ commands sent to Redis. The named cast of fixtures is in conftest.py."""
 from __future__ import annotations
 
 import re
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,13 +15,13 @@ import pytest
 import requests
 from django.test import Client
 
+from bin.stack import free_port
 from tests.fakebungie.server import FakeBungieServer
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = [
+    "RedisCommands", "answer_on_bungie", "free_port", "log_in", "log_in_in_browser", "not_near_a_window_edge",
+    "start_login", "stored_tokens", "wait_until",
+]
 
 
 def wait_until(predicate: Callable[[], Any], seconds: float = 60, what: str = "condition") -> Any:

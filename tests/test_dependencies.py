@@ -10,12 +10,15 @@ both files with a pinned pip-audit in strict mode (a package it cannot look up f
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
-from importlib.metadata import PackageNotFoundError, version
+import sys
+from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+FILES = ("requirements.txt", "requirements-demo.txt", "requirements-dev.txt")
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[A-Za-z0-9,._-]+\])?==(?P<version>[A-Za-z0-9.+!-]+)$")
 
 
@@ -29,14 +32,14 @@ def requirements(name: str) -> list[str]:
 
 
 def test_every_requirement_is_pinned_to_one_exact_version():
-    loose = [line for name in ("requirements.txt", "requirements-dev.txt") for line in requirements(name)
+    loose = [line for name in FILES for line in requirements(name)
              if not PIN.match(line)]
     assert loose == []
 
 
 def test_the_environment_holds_exactly_the_pinned_versions():
     drift = {}
-    for name in ("requirements.txt", "requirements-dev.txt"):
+    for name in FILES:
         for line in requirements(name):
             match = PIN.match(line)
             assert match, line
@@ -56,3 +59,66 @@ def test_make_audit_runs_a_pinned_pip_audit_in_strict_mode_on_both_files():
     assert re.search(r"pip install --quiet pip-audit==\d", commands)
     audit = next(line for line in commands.splitlines() if "pip-audit " in line and "install" not in line)
     assert "--strict" in audit and "-r requirements.txt" in audit and "-r requirements-dev.txt" in audit
+
+
+def includes(name: str) -> list[str]:
+    return [line.split(None, 1)[1] for line in (ROOT / name).read_text().splitlines() if line.startswith("-r ")]
+
+
+def test_each_install_level_builds_on_the_one_below():
+    assert includes("requirements-demo.txt") == ["requirements.txt"]
+    assert includes("requirements-dev.txt") == ["requirements-demo.txt"]
+    pinned = [PIN.match(line)["name"].lower() for name in FILES for line in requirements(name)]
+    assert sorted(pinned) == sorted(set(pinned)), "a package pinned in two files"
+
+
+def _local_module(name: str) -> Path | None:
+    path = ROOT.joinpath(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _imports(start: list[str]) -> set[str]:
+    """Top-level names of the third-party modules ``start`` imports, following our own modules."""
+    seen: set[Path] = set()
+    todo = [p for p in (_local_module(name) for name in start) if p]
+    outside: set[str] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
+                names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for name in names:
+                local = _local_module(name)
+                if local:
+                    todo.append(local)
+                    parents = name.split(".")
+                    todo.extend(p for p in (_local_module(".".join(parents[:i])) for i in range(1, len(parents))) if p)
+                elif not (ROOT / name.split(".")[0]).exists() and name.split(".")[0] not in sys.stdlib_module_names:
+                    outside.add(name.split(".")[0])
+    return outside
+
+
+def test_the_demo_install_holds_what_the_demo_and_the_fake_bungie_import():
+    """`make demo` installs requirements-demo.txt only: the demo's own code (the supervisor,
+    the fake Bungie.net's server) must need nothing from the test toolchain."""
+    imported = _imports(["tests.demo", "bin.prod", "tests.fakebungie.__main__"])
+    assert imported, "found no imports: the walk is broken"
+    distributions = packages_distributions()
+    demo = {PIN.match(line)["name"].lower() for name in FILES[:2] for line in requirements(name)}
+    missing = {module for module in imported
+               if not {d.lower() for d in distributions.get(module, [module])} & demo}
+    assert missing == set()

@@ -27,6 +27,7 @@ from tests.fakebungie.items import (
     load_legacy_table,
     unsigned,
 )
+from tests.support import free_port
 
 KEY = {"X-API-Key": "fake-api-key"}
 DATA = Path(__file__).resolve().parent / "fakebungie" / "data"
@@ -246,6 +247,28 @@ def test_same_version_publish_keeps_the_string_but_changes_the_paths(fake: FakeB
     after = manifest(fake)
     assert after["version"] == before["version"]
     assert after["jsonWorldContentPaths"]["en"] != before["jsonWorldContentPaths"]["en"]
+
+
+def test_a_churned_item_spec_edits_the_current_table_further_each_time() -> None:
+    step = {"changed": 0.05, "added": 0.03, "removed": 0.02}
+    first = ItemSpec(count=300).churned(**step)
+    second = first.churned(**step)
+    assert (first.n_changed, first.n_added, first.n_removed) == (15, 9, 6)
+    assert (second.n_changed, second.n_added, second.n_removed) == (30, 18, 12)
+    assert second.changed_hashes() != first.changed_hashes()
+    assert second.added_hashes() > first.added_hashes()
+    assert second.removed_hashes() != first.removed_hashes()
+    # Past what 300 items hold, it starts again from the base table plus one step.
+    assert ItemSpec(count=300, changed=0.97).churned(**step) == ItemSpec(count=300, **step)
+
+
+def test_publish_over_http_with_churn_edits_the_current_table(fake: FakeBungieServer) -> None:
+    body = {"churn": {"changed": 0.1, "removed": 0.1}}
+    first = requests.post(f"{fake.url}/__fake__/publish", json=body, timeout=10).json()["items"]
+    second = requests.post(f"{fake.url}/__fake__/publish", json=body, timeout=10).json()["items"]
+    assert (first["changed"], first["removed"], second["changed"], second["removed"]) == (0.1, 0.1, 0.2, 0.2)
+    bad = requests.post(f"{fake.url}/__fake__/publish", json={"churn": {"renamed": 0.1}}, timeout=10)
+    assert bad.status_code == 400
 
 
 def test_a_published_item_spec_changes_exactly_the_announced_items(fake: FakeBungieServer) -> None:
@@ -784,11 +807,7 @@ def test_the_command_line_refuses_non_loopback_addresses() -> None:
 
 
 def test_the_command_line_serves_the_manifest() -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.fakebungie", "--port", str(port), "--items", "100"],
         cwd=Path(__file__).resolve().parent.parent,

@@ -762,11 +762,15 @@ class FakeBungie:
         if action == "publish":
             items = body.get("items")
             spec_fields = {k: body[k] for k in ("count", "seed", "changed", "added", "removed") if k in body}
-            if items is not None or spec_fields:
+            if body.get("churn") is not None:
+                # {"churn": {"changed": f, "added": f, "removed": f}}: edit the current
+                # table further (ItemSpec.churned), so each such publish has a diff.
+                spec: ItemSpec | None = self.current.items.churned(**body["churn"])
+            elif items is not None or spec_fields:
                 base = self.current.items.to_dict()
                 base.update(items or {})
                 base.update(spec_fields)
-                spec: ItemSpec | None = ItemSpec(**base)
+                spec = ItemSpec(**base)
             else:
                 spec = None
             pub = self.publish(

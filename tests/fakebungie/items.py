@@ -203,6 +203,18 @@ class ItemSpec:
     def base(self) -> ItemSpec:
         return ItemSpec(count=self.count, seed=self.seed)
 
+    def churned(self, *, changed: float = 0.0, added: float = 0.0, removed: float = 0.0) -> ItemSpec:
+        """The next edit of this table: each fraction grown by the given step, so that
+        every call differs from the one before (more items changed, a new block added,
+        a different set removed). Past what a table of ``count`` can hold, it starts again
+        from the base table plus one step."""
+        step = {"changed": changed, "added": added, "removed": removed}
+        grown = {name: round(getattr(self, name) + amount, 6) for name, amount in step.items()}
+        try:
+            return ItemSpec(count=self.count, seed=self.seed, **grown)
+        except ValueError:
+            return ItemSpec(count=self.count, seed=self.seed, **step)
+
     def key(self) -> str:
         return f"v{GENERATOR_VERSION}-n{self.count}-s{self.seed}-c{self.changed}-a{self.added}-r{self.removed}"
 
