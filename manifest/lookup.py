@@ -155,18 +155,29 @@ class _LocalSummaries:
             while len(data) > self.size:
                 data.popitem(last=False)
 
-    def clear(self) -> None:
+    def clear(self, *, size: int | None = None) -> None:
         with self._lock:
             self._data.clear()
+            if size is not None:
+                self.size = size
+
+    def __len__(self) -> int:
+        return len(self._data)
 
 
 _local_summaries = _LocalSummaries(LOCAL_SUMMARIES)
 
 
-def forget_local_summaries() -> None:
-    """Empty this process's summaries (tests: each starts a database whose sequence
-    numbers begin again, as a fresh bench database would with a fresh process)."""
-    _local_summaries.clear()
+def forget_local_summaries(*, size: int = LOCAL_SUMMARIES) -> None:
+    """Empty this process's summaries, keeping at most ``size`` from now on (tests: each
+    starts a database whose sequence numbers begin again, as a fresh bench database
+    would with a fresh process)."""
+    _local_summaries.clear(size=size)
+
+
+def local_summary_count() -> int:
+    """How many summaries this process keeps in memory now."""
+    return len(_local_summaries)
 
 
 def _cache_key(seq: int, language: str, entity_type: str, item_hash: int, view: str = "full") -> str:

@@ -7,12 +7,12 @@ import pytest
 from django.core.cache import caches
 from django.db import connection
 
-from manifest import lookup as lookup_module
 from manifest.lookup import (
     VALID_FROM,
     definitions,
     forget_active_seq,
     forget_local_summaries,
+    local_summary_count,
     lookup,
     normalize_hash,
     summarize,
@@ -104,19 +104,21 @@ def test_warm_summaries_come_from_the_process_memory_then_one_redis_round_trip(s
     assert redis_commands.commands == ["MGET"]
 
 
-def test_the_process_memory_keeps_only_the_most_recent_summaries(
-    synced_many_items, monkeypatch, django_assert_num_queries
-):
-    monkeypatch.setattr(lookup_module, "_local_summaries", lookup_module._LocalSummaries(100))
+def test_the_process_memory_keeps_only_the_most_recent_summaries(synced_many_items, django_assert_num_queries):
+    forget_local_summaries(size=100)
     hashes = item_hashes(150)
-    definitions(ITEMS, hashes, view="summary")
+    definitions(ITEMS, hashes[:100], view="summary")
+    definitions(ITEMS, hashes[100:], view="summary")
 
-    assert len(lookup_module._local_summaries._data) == 100
-    assert set(lookup_module._local_summaries.get_many(list(lookup_module._local_summaries._data))) == set(
-        lookup_module._local_summaries._data
-    )
-    with django_assert_num_queries(0):  # the other 50 are still in the cache
+    assert local_summary_count() == 100
+    with django_assert_num_queries(0):  # the 50 it let go are still in the cache
         assert len(definitions(ITEMS, hashes, view="summary")) == 150
+    forget_local_summaries(size=100)
+    definitions(ITEMS, hashes[:100], view="summary")
+    definitions(ITEMS, hashes[100:], view="summary")
+    caches["default"].clear()  # only the process's memory is left
+    with django_assert_num_queries(0):  # the newest 50 are kept in memory: the oldest went
+        assert len(definitions(ITEMS, hashes[100:], view="summary")) == 50
 
 
 def test_a_summary_leaves_out_what_is_absent_or_null():
