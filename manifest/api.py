@@ -66,11 +66,11 @@ def definition(request: HttpRequest, entity_type: str, hash_id: str) -> HttpResp
         version = find_version(requested[:200])
         if version is None or version.seq is None or version.status not in SERVED_VERSIONS:
             return bungie_error(NOT_FOUND, "No stored manifest has that version.", 404, version=requested[:200])
-        seq = version.seq
+        seq: int | None = version.seq
     else:
         seq = active_seq()
-        if seq is None:
-            return bungie_error(NOT_FOUND, "No manifest has been synced yet.", 404)
+    if seq is None:
+        return bungie_error(NOT_FOUND, "No manifest has been synced yet.", 404)
 
     etag = f'"{seq}-{language}-{entity_type}-{entry_hash}"'
     if request.headers.get("If-None-Match") == etag:

@@ -30,10 +30,10 @@ def versions(request: HttpRequest) -> HttpResponse:
 
 
 def _version_or_404(version: str, request: HttpRequest) -> ManifestVersion:
-    pk = request.GET.get("id")
+    text = request.GET.get("id", "")
     # isdigit() alone accepts "²"; a 19-digit id would overflow the database's bigint.
-    valid_pk = pk is not None and pk.isascii() and pk.isdigit() and len(pk) < 19
-    found = history.find_version(version[:200], pk=int(pk) if pk is not None and valid_pk else None)
+    pk = int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+    found = history.find_version(version[:200], pk=pk)
     if found is None:
         raise Http404("no such manifest version")
     return found
