@@ -180,11 +180,11 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("is:dupe", "more than one copy of the same item (same hash)", "is:dupe", "is:dupe", _G_IS),
     Keyword("is:dupelower", "a weapon or armor dupe that is not the best copy (power, then masterwork, "
             "then locked)", "is:dupelower", "is:dupelower", _G_IS),
-    Keyword("is:masterwork", "masterworked", "is:masterwork", "is:masterwork", _G_IS),
-    Keyword("is:crafted", "crafted (shaped)", "is:crafted", "is:crafted", _G_IS),
+    Keyword("is:masterwork", "masterworked (also is:masterworked)", "is:masterwork", "is:masterwork", _G_IS),
+    Keyword("is:crafted", "crafted (also is:shaped)", "is:crafted", "is:crafted", _G_IS),
     Keyword("is:randomroll", "has randomly rolled perks", "is:randomroll", "is:randomroll", _G_IS),
-    Keyword("is:locked", "locked in game", "is:locked", "is:locked", _G_IS),
-    Keyword("is:transferable", "can be moved now", "is:transferable", "is:transferable", _G_IS),
+    Keyword("is:locked", "locked in game (is:unlocked: not locked)", "is:locked", "is:locked", _G_IS),
+    Keyword("is:transferable", "can be moved now (also is:movable)", "is:transferable", "is:transferable", _G_IS),
     Keyword("not:", "the opposite of is:", "not:exotic", "not:", _G_IS),
     *(Keyword(f"is:{name}", f"{types[0].title()}s", f"is:{name}", f"is:{name}", _G_TYPE)
       for name, types in WEAPON_TYPES.items()),
