@@ -162,6 +162,12 @@ def test_words_that_start_with_an_operator_are_text() -> None:
     ("is:locked", {"Helm of Saint-14"}),
     ("is:transferable", {"Ace of Spades", "Gjallarhorn", "Fatebringer", "Helm of Saint-14"}),
     ("-is:transferable", {"Ghost Shell"}),
+    ("is:masterworked", {"Helm of Saint-14"}),
+    ("is:shaped", {"Ghost Shell"}),
+    ("is:movable", {"Ace of Spades", "Gjallarhorn", "Fatebringer", "Helm of Saint-14"}),
+    ("is:unlocked", {"Ace of Spades", "Gjallarhorn", "Fatebringer", "Ghost Shell"}),
+    ("is:postmaster", set()),
+    ("not:weapon", {"Helm of Saint-14", "Ghost Shell"}),
 ])
 def test_each_keyword_matches_what_it_says(query: str, expected: set[str]) -> None:
     parsed = parse_query(query)
