@@ -10,4 +10,5 @@ urlpatterns = [
     path("inventory/equip/", views.equip, name="equip"),
     path("inventory/pull/", views.pull, name="pull"),
     path("inventory/vault-matching/", views.vault_matching, name="vault-matching"),
+    path("inventory/search/help/", views.search_help, name="search-help"),
 ]

@@ -96,3 +96,12 @@ def vault_matching(request: HttpRequest) -> HttpResponse:
     account = bungie_account_for(request.user)
     query, _ = _filter_params(request.POST)
     return _act(request, items_vault_matching(account=account, query_text=query))
+
+
+# --- the search language's help (public: it reveals nothing about anyone) ---------------------------
+@require_GET
+def search_help(request: HttpRequest) -> HttpResponse:
+    groups: dict[str, list[filters.Keyword]] = {}
+    for keyword in filters.KEYWORDS:
+        groups.setdefault(keyword.group, []).append(keyword)
+    return render(request, "inventory/search_help.html", {"groups": groups})

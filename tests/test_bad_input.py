@@ -99,8 +99,11 @@ def test_the_filter_language_never_raises_and_only_keeps_what_it_read(text, item
     assert len(parsed.text) <= filters.MAX_QUERY_LENGTH
     assert isinstance(parsed.matches(item), bool)
     filters.sort_key(sort)(item)
-    # Everything it could not read is reported back, and nothing it read is ignored.
-    assert len(parsed.predicates) + len(parsed.ignored) == len(filters._split(parsed.text))
+    # Everything it could not read is reported back, where it is, and nothing it read is ignored.
+    assert all(0 <= p.start <= p.end <= len(parsed.text) for p in parsed.problems)
+    assert all(p.kind != "internal" for p in parsed.problems)
+    assert len(parsed.ignored) == sum(1 for p in parsed.problems if p.kind in ("unknown", "value"))
+    assert all(word in parsed.text and filters.parse_query(word).problems for word in parsed.ignored)
 
 
 # --- pages with random query strings -------------------------------------------------------------
