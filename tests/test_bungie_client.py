@@ -776,3 +776,18 @@ def test_the_shared_client_follows_the_settings(settings) -> None:
     settings.BUNGIE_ROOT_URL = "https://two.test"
     assert client().url("/x") == "https://two.test/x"
     assert client().session.headers["X-API-Key"] == "k"
+
+
+def test_every_error_code_dvr_names_is_bungies_own_name_and_number():
+    import json
+    from pathlib import Path
+
+    from dvr.lib.bungie import PlatformErrorCode
+
+    spec = json.loads((Path(__file__).parent / "fakebungie" / "data" / "openapi.json").read_text())
+    values = spec["components"]["schemas"]["Exceptions.PlatformErrorCodes"]["x-enum-values"]
+    bungies = {int(value["numericValue"]): value["identifier"] for value in values}
+
+    assert {code.value: code.name for code in PlatformErrorCode} == {
+        code.value: bungies.get(code.value) for code in PlatformErrorCode
+    }
