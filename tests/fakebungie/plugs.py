@@ -991,18 +991,35 @@ def _energy_cost(spec: ItemSpec, plug: int) -> int:
     return ((row.get("plug") or {}).get("energyCost") or {}).get("energyCost", 0)
 
 
-def investment(spec: ItemSpec, plug: int) -> list[dict[str, Any]]:
-    row = definition(spec, plug) or {}
-    return [s for s in row.get("investmentStats", []) if not s.get("isConditionallyActive")]
+@functools.lru_cache(maxsize=16)
+def _investments(spec: ItemSpec) -> dict[int, list[tuple[int, int]]]:
+    """Plug hash -> its active (stat, value) pairs, filled as plugs are met (one per spec)."""
+    return {}
+
+
+def investment(
+    spec: ItemSpec, plug: int, memo: dict[int, list[tuple[int, int]]] | None = None
+) -> list[tuple[int, int]]:
+    memo = _investments(spec) if memo is None else memo
+    found = memo.get(plug)
+    if found is None:
+        row = definition(spec, plug) or {}
+        found = memo[plug] = [
+            (s["statTypeHash"], s["value"])
+            for s in row.get("investmentStats", [])
+            if not s.get("isConditionallyActive")
+        ]
+    return found
 
 
 def _stats(spec: ItemSpec, item: dict[str, Any], states: list[dict[str, Any]]) -> dict[str, Any]:
     """The definition's stats plus every inserted plug's investment, clamped 0..100; no power."""
     values = {int(h): s["value"] for h, s in (item.get("stats") or {}).get("stats", {}).items() if int(h) != POWER_STAT}
+    memo = _investments(spec)
     for state in states:
-        for inv in investment(spec, state["plugHash"]):
-            if inv["statTypeHash"] in values:
-                values[inv["statTypeHash"]] += inv["value"]
+        for stat, value in investment(spec, state["plugHash"], memo):
+            if stat in values:
+                values[stat] += value
     low, high = WEAPON_STAT_RANGE
     return {str(h): {"statHash": h, "value": max(low, min(high, v))} for h, v in values.items()}
 
