@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.fakebungie import FakeBungie, FakeBungieServer, ItemSpec, datasets
-from tests.fakebungie.datasets import ITEM_TABLE, LEGACY_TABLES
+from tests.fakebungie.datasets import GENERATED_TABLES, ITEM_TABLE, LEGACY_TABLES
 from tests.fakebungie.items import (
     ARMOR_BUCKETS,
     DAMAGE_TYPES,
@@ -95,6 +95,7 @@ def test_it_lists_only_tables_it_really_serves(fake: FakeBungieServer) -> None:
     assert set(paths) == (sample - {"DestinyNodeStepSummaryDefinition", "DestinyTalentGridDefinition"}) | {
         ITEM_TABLE,
         *LEGACY_TABLES,
+        *GENERATED_TABLES,  # plug sets, socket types and categories (plugs.py)
     }
     for table, path in paths.items():
         assert path.startswith(f"/common/destiny2_content/json/en/{table}-") and path.endswith(".json")

@@ -14,7 +14,7 @@ import pytest
 import requests
 from jsonschema import Draft202012Validator
 
-from tests.fakebungie import FakeBungieServer, ItemSpec
+from tests.fakebungie import FakeBungie, FakeBungieServer, ItemSpec
 from tests.fakebungie.app import URLS
 from tests.fakebungie.datasets import ITEM_TABLE
 from tests.fakebungie.envelopes import _MESSAGES
@@ -102,7 +102,7 @@ def test_memberships_match_the_spec(fake: FakeBungieServer, auth: dict[str, str]
 
 @pytest.mark.parametrize("signed_in", [True, False])
 def test_the_profile_matches_the_spec(fake: FakeBungieServer, auth: dict[str, str], signed_in: bool) -> None:
-    body = get(fake, PROFILE, headers=auth if signed_in else KEY, components="100,102,103,200,201,205,300,305")
+    body = get(fake, PROFILE, headers=auth if signed_in else KEY, components="100,102,103,200,201,205,300,304,305,310")
     assert body["ErrorCode"] == 1
     assert_valid(response_validator("/Destiny2/{membershipType}/Profile/{destinyMembershipId}/"), body)
 
@@ -180,3 +180,28 @@ def test_generated_items_use_only_fields_the_spec_knows() -> None:
     for item in ItemSpec(count=1000).iter_items():
         assert_valid(validator, item)
     assert ITEM_TABLE == "DestinyInventoryItemDefinition"
+
+
+def test_the_large_profiles_rolls_match_the_spec() -> None:
+    with FakeBungieServer(FakeBungie(profile_size="large")) as server:
+        headers = {**KEY, "Authorization": f"Bearer {server.app.issue_token()['access_token']}"}
+        body = get(server, PROFILE, headers=headers, components="102,201,205,300,304,305,310")
+    assert body["ErrorCode"] == 1
+    components = body["Response"]["itemComponents"]
+    assert {"instances", "stats", "sockets", "reusablePlugs"} <= set(components)
+    assert len(components["sockets"]["data"]) > 1100
+    assert_valid(response_validator("/Destiny2/{membershipType}/Profile/{destinyMembershipId}/"), body)
+
+
+def test_generated_plugs_and_tables_use_only_fields_the_spec_knows() -> None:
+    from tests.fakebungie import plugs
+
+    validator = schema_validator("Destiny.Definitions.DestinyInventoryItemDefinition", strict=True)
+    for row in plugs.extra_item_rows(ItemSpec()):
+        assert_valid(validator, row)
+    for table, rows in plugs.GENERATED_TABLES.items():
+        name = definition_schema_name(table)
+        assert name
+        table_validator = schema_validator(name, strict=True)
+        for row in rows().values():
+            assert_valid(table_validator, row)

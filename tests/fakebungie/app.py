@@ -8,13 +8,11 @@ it from Python (``fake.publish()``, ``fake.misbehave()``, ...) or over HTTP
 from __future__ import annotations
 
 import base64
-import functools
 import html
 import logging
 import secrets
 import threading
 import time
-import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -26,11 +24,13 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
+from . import icons
 from .datasets import LANGUAGES, Body, BytesBody, Published, datasets, get_dataset, make_guid
 from .envelopes import PlatformError, error_body, success_body
 from .faults import Fault, classify
-from .items import GENERAL_VAULT, ItemSpec, build_item, table_file
+from .items import GENERAL_VAULT, ItemSpec, table_file
 from .player import PROFILE_SIZES, Player
+from .plugs import roll
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +49,12 @@ COMPONENT_NAMES = {
     "characterinventories": 201,
     "characterequipment": 205,
     "iteminstances": 300,
+    "itemstats": 304,
     "itemsockets": 305,
+    "itemreusableplugs": 310,
 }
 
 
-def _png() -> bytes:
-    """A valid 1x1 transparent PNG, built once (so no binary file in the repo)."""
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return len(data).to_bytes(4, "big") + tag + data + zlib.crc32(tag + data).to_bytes(4, "big")
-
-    ihdr = (1).to_bytes(4, "big") * 2 + bytes([8, 6, 0, 0, 0])
-    idat = zlib.compress(b"\x00\x00\x00\x00\x00")
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-PNG = _png()
 ERROR_500_HTML = (
     b"<!DOCTYPE html><html><head><title>Bungie.net - Error</title></head><body>"
     b"<h1>Server Error</h1><p>An error occurred while processing your request.</p></body></html>"
@@ -571,7 +561,8 @@ class FakeBungie:
         return response
 
     def _ep_icon(self, request: Request, rest: str) -> Response:
-        return self._stream(BytesBody(PNG), "image/png")
+        """A generated PNG for any icon path (icons.py): deterministic, cached, long-lived."""
+        return self._stream(BytesBody(icons.png_for(request.path)), "image/png")
 
     def _ep_alerts(self, request: Request) -> Response:
         with self._lock:
@@ -687,11 +678,12 @@ class FakeBungie:
             if membership_id != self.player.destiny_membership_id or membership_type not in ("3", "-1"):
                 raise PlatformError(1601)
             spec = self.current.items
-            body = self.player.profile(components, authorized=token is not None)
-            if 305 in components:
-                by_key = {i.key: i.item_hash for i in self.player.items.values()}
-                for key, entry in body["itemComponents"]["sockets"].get("data", {}).items():
-                    entry["sockets"] = socket_states(spec, by_key[key])
+            body = self.player.profile(
+                components,
+                authorized=token is not None,
+                rolls=lambda i: roll(spec, i.item_hash, i.key),
+                fragments=True,
+            )
         return self._ok(body)
 
     @staticmethod
@@ -828,16 +820,3 @@ class FakeBungie:
                     self.redirect_uri = body["redirect_uri"]
             return self.state()
         return None
-
-
-@functools.lru_cache(maxsize=4096)
-def socket_states(spec: ItemSpec, item_hash: int) -> list[dict[str, Any]]:
-    """DestinyItemSocketState list for an owned item: its definition's initial plugs."""
-    gen_index = spec.index_of(item_hash)
-    if gen_index is None:
-        return []  # an item the manifest does not know yet
-    item = build_item(spec, gen_index, 0)
-    return [
-        {"plugHash": s["singleInitialItemHash"], "isEnabled": True, "isVisible": s.get("defaultVisible", True)}
-        for s in (item.get("sockets") or {}).get("socketEntries", [])
-    ]

@@ -11,12 +11,15 @@ from typing import Any
 
 import orjson
 
+from . import plugs
 from .items import DATA_DIR, ItemSpec, legacy_table_bytes, table_file
 
 MANIFESTS_DIR = DATA_DIR / "manifests"
 ITEM_TABLE = "DestinyInventoryItemDefinition"
 # 2017 tables converted to the modern keyed-by-hash shape: the item table's friends.
 LEGACY_TABLES = ("DestinyDamageTypeDefinition", "DestinyItemTierTypeDefinition", "DestinyItemCategoryDefinition")
+# Generated tables (plugs.py): what clients need to group a roll's sockets into columns.
+GENERATED_TABLES = tuple(plugs.GENERATED_TABLES)
 LANGUAGES = ("en", "fr")
 CHUNK = 256 * 1024
 # A fixed namespace so GUIDs are a pure function of (version, publish number).
@@ -59,7 +62,7 @@ class Dataset:
 
     def served_tables(self) -> list[str]:
         """Real listing order, restricted to tables with data here; extras appended."""
-        have = set(self.table_files) | {ITEM_TABLE, *LEGACY_TABLES}
+        have = set(self.table_files) | {ITEM_TABLE, *LEGACY_TABLES, *GENERATED_TABLES}
         listed = list(self.manifest["Response"]["jsonWorldComponentContentPaths"]["en"])
         return [t for t in listed if t in have] + sorted(have - set(listed))
 
@@ -124,7 +127,9 @@ class Published:
         if table in self.corrupt:
             return BytesBody(_corrupt_table(self.corrupt[table]))
         if table == ITEM_TABLE:
-            return FileBody(table_file(self.items, lang))
+            return _item_table_body(self.items, lang)
+        if table in GENERATED_TABLES:
+            return BytesBody(plugs.generated_table_bytes(table, lang))
         if table in LEGACY_TABLES:
             raw = legacy_table_bytes(table)
             return BytesBody(raw if lang == "en" else _translate(raw, lang))
@@ -145,7 +150,10 @@ class Published:
 
     def entity(self, table: str, item_hash: int) -> dict[str, Any] | None:
         if table == ITEM_TABLE:
-            return self.items.item(item_hash)
+            found = self.items.item(item_hash)
+            return found if found is not None else plugs.extra_item_row(self.items, item_hash)
+        if table in GENERATED_TABLES:
+            return plugs.generated_entity(table, item_hash)
         if table in LEGACY_TABLES:
             return _parsed_bytes(legacy_table_bytes(table)).get(str(item_hash))
         path = self.dataset.table_files.get(table)
@@ -153,6 +161,18 @@ class Published:
 
     def has_table(self, table: str) -> bool:
         return table in self.tables()
+
+
+def _item_table_body(spec: ItemSpec, lang: str) -> Body:
+    """The generated table file, then the plug rows it lacks (``plugs.extra_item_rows``),
+    streamed as one JSON object: the file without its closing brace, then the extras."""
+    file = FileBody(table_file(spec, lang))
+    extra = plugs.extra_item_bytes(spec, lang)
+    if not extra:
+        return file
+    size = file.size()
+    head = FileBody(file.path, limit=size - 1)
+    return ConcatBody([head, BytesBody((b"," if size > 2 else b"") + extra + b"}")])
 
 
 def _corrupt_table(kind: str) -> bytes:
@@ -216,9 +236,11 @@ class BytesBody(Body):
 @dataclass
 class FileBody(Body):
     path: Path
+    limit: int | None = None  # serve only the first ``limit`` bytes
 
     def size(self) -> int:
-        return self.path.stat().st_size
+        size = self.path.stat().st_size
+        return size if self.limit is None else min(size, self.limit)
 
     def chunks(self, limit: int | None = None) -> Iterator[bytes]:
         remaining = self.size() if limit is None else limit

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from . import icons
 from .envelopes import PlatformError
 from .items import (
     ARMOR_BUCKETS,
@@ -30,6 +32,7 @@ from .items import (
     WEAPON_BUCKETS,
     ItemSummary,
 )
+from .plugs import EMPTY_ROLL, Roll
 
 Place = Literal["vault", "inventory", "equipped", "postmaster"]
 
@@ -78,8 +81,9 @@ class OwnedItem:
             "weapon" if self.bucket_hash in WEAPON_BUCKETS else "armor" if self.bucket_hash in ARMOR_BUCKETS else None
         )
 
-    def component(self) -> dict[str, Any]:
-        """DestinyItemComponent: int64 ids are strings on the wire, as Bungie sends them."""
+    def component(self, state: int = 0) -> dict[str, Any]:
+        """DestinyItemComponent: int64 ids are strings on the wire, as Bungie sends them.
+        ``state``: the ItemState bits of the instance's roll (locked, masterwork, crafted)."""
         bucket = {"vault": GENERAL_VAULT, "postmaster": POSTMASTER}.get(self.place, self.bucket_hash)
         out: dict[str, Any] = {"itemHash": self.item_hash}
         if self.instanced:
@@ -91,15 +95,15 @@ class OwnedItem:
             bucketHash=bucket,
             transferStatus=1 if self.place == "equipped" else 0,
             lockable=self.instanced,
-            state=0,
+            state=state,
             isWrapper=False,
             tooltipNotificationIndexes=[],
             versionNumber=0,
         )
         return out
 
-    def instance(self) -> dict[str, Any]:
-        """DestinyItemInstanceComponent."""
+    def instance(self, energy: dict[str, Any] | None = None) -> dict[str, Any]:
+        """DestinyItemInstanceComponent (``energy``: armour's, from its roll)."""
         out: dict[str, Any] = {"damageType": self.damage_type}
         if self.damage_type:
             out["damageTypeHash"] = DAMAGE_TYPES[self.damage_type]
@@ -113,8 +117,10 @@ class OwnedItem:
             unlockHashesRequiredToEquip=[],
             cannotEquipReason=0 if self.place in ("inventory", "equipped") else 1,
             breakerType=0,
-            gearTier=1 + (self.power % 5),
         )
+        if energy is not None:
+            out["energy"] = energy
+        out["gearTier"] = 1 + (self.power % 5)
         return out
 
 
@@ -389,8 +395,8 @@ class Player:
             "raceType": race_type,
             "classType": class_type,
             "genderType": gender_type,
-            "emblemPath": "/common/destiny2_content/icons/0b60b0d2d119a35a7883d81d9e409204.jpg",
-            "emblemBackgroundPath": "/common/destiny2_content/icons/5650931ed6d9e901967e31bb9c804767.jpg",
+            "emblemPath": icons.icon_path("emblem", key=f"emblem-{char_id}", ext="jpg"),
+            "emblemBackgroundPath": icons.icon_path("emblem_wide", key=f"emblem-{char_id}", ext="jpg"),
             "emblemHash": 3115055261,
             "emblemColor": {"red": 2, "green": 3, "blue": 4, "alpha": 255},
             "levelProgression": {
@@ -410,12 +416,32 @@ class Player:
             "percentToNextLevel": 0.0,
         }
 
-    def profile(self, components: set[int], authorized: bool) -> dict[str, Any]:
+    def profile(
+        self,
+        components: set[int],
+        authorized: bool,
+        rolls: Callable[[OwnedItem], Roll] | None = None,
+        *,
+        fragments: bool = False,
+    ) -> dict[str, Any]:
         """Destiny.Responses.DestinyProfileResponse for the requested components.
 
         Without a valid token, private components come back as ``{"privacy": 2}`` with no
-        data, as Bungie does for a profile whose inventory is not public.
+        data, as Bungie does for a profile whose inventory is not public. ``rolls`` gives
+        each instance's roll (sockets, plugs, stats, state bits, energy); ``fragments``
+        embeds each roll's pre-serialised JSON (``orjson.Fragment``) instead of its dicts.
         """
+
+        rolled: dict[str, Roll] = {}
+        if rolls is not None and components & {102, 201, 205, 300, 304, 305, 310}:
+            rolled = {i.key: rolls(i) for i in self.items.values() if i.instanced}
+
+        def roll(item: OwnedItem) -> Roll:
+            return rolled.get(item.key, EMPTY_ROLL)
+
+        def component(item: OwnedItem) -> dict[str, Any]:
+            return item.component(roll(item).state)
+
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         out: dict[str, Any] = {"responseMintedTimestamp": now, "secondaryComponentsMintedTimestamp": now}
 
@@ -440,7 +466,7 @@ class Player:
                 }
             )
         if 102 in components:
-            items = [i.component() for i in self.items.values() if i.place == "vault" or (i.character_id is None)]
+            items = [component(i) for i in self.items.values() if i.place == "vault" or (i.character_id is None)]
             out["profileInventory"] = wrap({"items": items}, private=True)
         if 103 in components:
             glimmer = {
@@ -463,7 +489,7 @@ class Player:
                 {
                     cid: {
                         "items": [
-                            i.component()
+                            component(i)
                             for i in self.items.values()
                             if i.character_id == cid and i.place in ("inventory", "postmaster")
                         ]
@@ -474,15 +500,28 @@ class Player:
             )
         if 205 in components:
             out["characterEquipment"] = wrap(
-                {cid: {"items": [i.component() for i in self.equipped(cid)]} for cid in self.character_ids}
+                {cid: {"items": [component(i) for i in self.equipped(cid)]} for cid in self.character_ids}
             )
         item_components: dict[str, Any] = {}
         visible = [i for i in self.items.values() if i.instanced and (authorized or i.place == "equipped")]
         if 300 in components:
-            item_components["instances"] = wrap({i.key: i.instance() for i in visible})
+            item_components["instances"] = wrap({i.key: i.instance(roll(i).energy) for i in visible})
+        if 304 in components:
+            item_components["stats"] = wrap(
+                {i.key: roll(i).stats_json if fragments else roll(i).stats for i in visible}
+            )
         if 305 in components:
-            item_components["sockets"] = wrap({i.key: {"sockets": []} for i in visible})
-        if item_components or components & {300, 305}:
+            item_components["sockets"] = wrap(
+                {i.key: roll(i).sockets_json if fragments else roll(i).sockets for i in visible}
+            )
+        if 310 in components:
+            plugs = {
+                i.key: r.reusable_plugs_json if fragments else r.reusable_plugs
+                for i in visible
+                if (r := roll(i)).reusable_plugs is not None
+            }
+            item_components["reusablePlugs"] = wrap(plugs)
+        if item_components or components & {300, 304, 305, 310}:
             out["itemComponents"] = item_components
         return out
 
