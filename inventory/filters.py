@@ -32,7 +32,7 @@ SORTS = {"power": "power", "name": "name", "tier": "tier"}
 
 
 class Filterable(Protocol):
-    """What the filter needs of an item (inventory.profile.ItemView provides it)."""
+    """What the filter needs of an item (inventory.page.ItemView provides it)."""
 
     name: str
     tier: str  # lower-case tier name, "" when unknown

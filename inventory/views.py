@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dvr.accounts.tokens import bungie_account_for
 from inventory import filters
 from inventory.actions import ActionResult, item_equip, item_move, item_pull, items_vault_matching
-from inventory.profile import ProfileUnavailable, inventory_page, item_detail
+from inventory.fetch import ProfileUnavailable, inventory_page, item_detail
 
 
 # --- the inventory --------------------------------------------------------------------------------
@@ -46,13 +46,12 @@ def inventory(request: HttpRequest) -> HttpResponse:
 def item(request: HttpRequest, item_id: str) -> HttpResponse:
     account = bungie_account_for(request.user)
     try:
-        found = item_detail(account=account, item_id=item_id[:40])
+        detail = item_detail(account=account, item_id=item_id[:40])
     except ProfileUnavailable as unavailable:
         return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
-    if found is None:
+    if detail is None:
         raise Http404("no such item in your inventory")
-    shown, page = found
-    return render(request, "inventory/item.html", {"item": shown, "page": page, "owner": page.character(shown.owner)})
+    return render(request, "inventory/item.html", {"item": detail.item, "detail": detail})
 
 
 def _act(request: HttpRequest, result: ActionResult) -> HttpResponse:

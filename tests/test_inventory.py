@@ -111,7 +111,7 @@ TILE_TEMPLATE = (
 def test_item_tiles_render_what_the_tile_template_did(db, changes):
     from django.template import engines
 
-    from inventory.profile import ItemView
+    from inventory.page import ItemView
     from inventory.templatetags.inventory_tiles import item_tiles
 
     fields = dict(
