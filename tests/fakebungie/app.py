@@ -684,13 +684,20 @@ class FakeBungie:
         with self._lock:
             if membership_id != self.player.destiny_membership_id or membership_type not in ("3", "-1"):
                 raise PlatformError(1601)
+            body = self.profile_response(components, authorized=token is not None)
+        return self._ok(body)
+
+    def profile_response(self, components: set[int], *, authorized: bool = True) -> dict[str, Any]:
+        """GetProfile's ``Response`` for these components, as the endpoint answers it (each
+        instance's sockets drawn from its definition)."""
+        with self._lock:
             spec = self.current.items
-            body = self.player.profile(components, authorized=token is not None)
+            body = self.player.profile(components, authorized=authorized)
             if 305 in components:
                 by_key = {i.key: i.item_hash for i in self.player.items.values()}
                 for key, entry in body["itemComponents"]["sockets"].get("data", {}).items():
                     entry["sockets"] = socket_states(spec, by_key[key])
-        return self._ok(body)
+            return body
 
     @staticmethod
     def _components(raw: str) -> set[int]:
