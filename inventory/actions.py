@@ -210,9 +210,7 @@ def _move(account: BungieAccount, profile: Profile, owned: OwnedItem, destinatio
         profile = _save_moved(account, profile, owned, to="vault")
         if destination == "vault":
             return "Moved to the vault."
-        owned = profile.find(owned.instance_id or "") or OwnedItem.of(
-            owned.raw, location="vault", owner=None, equipped=False
-        )
+        owned = profile.find(owned.instance_id or "") or OwnedItem.of(owned.raw, "vault", None, False)
         try:
             _transfer(account, owned, to_vault=False, character=destination)
         except _Refused as refused:

@@ -118,7 +118,8 @@ def global_alerts(cached: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 def inventory_page(*, account: BungieAccount, query_text: str = "", sort: str = "power") -> InventoryPage:
     """The logged-in player's inventory page (see the module docstring)."""
     # The saved profile's minted time and the alerts in one cache round trip.
-    cached = cache_or(lambda: cache.get_many([minted_key(account), ALERTS_KEY]), {}, what="saved profile and alerts")
+    keys = [minted_key(account), ALERTS_KEY]
+    cached: dict[str, Any] = cache_or(lambda: cache.get_many(keys), {}, what="saved profile and alerts")
     saved_minted = minted_from_cached(cached.get(minted_key(account)))
     profile, stale_reason = profile_fetch(account=account, saved_minted=saved_minted)
     page = build_page(account=account, profile=profile, query_text=query_text, sort=sort, stale_reason=stale_reason)

@@ -155,15 +155,15 @@ def item_view(
         bucket_hash=owned.bucket_hash, location=owned.location, owner=owned.owner, equipped=owned.equipped,
     )
     if definition is not None:
-        display = definition.get("displayProperties") or {}
-        inventory = definition.get("inventory") or {}
+        display: dict[str, Any] = definition.get("displayProperties") or {}
+        inventory: dict[str, Any] = definition.get("inventory") or {}
         item.known = True
         item.name = display.get("name") or "Unnamed item"
         item.icon = _icon_url(client, display["icon"]) if display.get("icon") else ""
-        item.tier = TIERS.get(inventory.get("tierType"), (inventory.get("tierTypeName") or "").lower())
+        item.tier = TIERS.get(inventory.get("tierType", 0), (inventory.get("tierTypeName") or "").lower())
         item.tier_name = inventory.get("tierTypeName") or item.tier.title()
         item.type_name = definition.get("itemTypeDisplayName") or ""
-        item.kind = KINDS.get(definition.get("itemType"), "")
+        item.kind = KINDS.get(definition.get("itemType", 0), "")
         item.slot = SLOTS.get(inventory.get("bucketTypeHash") or item.bucket_hash, "")
         item.damage = DAMAGE.get(definition.get("defaultDamageType") or 0, "")
     elif item.bucket_hash in SLOTS:

@@ -91,9 +91,10 @@ Location = Literal["character", "vault", "postmaster"]
 Destination = Literal["vault", "character", "equipped"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # ~1,200 per profile: not frozen, which made building them ~3x slower
 class OwnedItem:
-    """One item the player owns and where it is (its fields read from ``raw`` once)."""
+    """One item the player owns and where it is (its fields read from ``raw`` once).
+    Read it; never change it."""
 
     raw: ItemComponent
     location: Location
@@ -105,12 +106,10 @@ class OwnedItem:
     bucket_hash: int
 
     @classmethod
-    def of(cls, raw: ItemComponent, *, location: Location, owner: str | None, equipped: bool) -> OwnedItem:
-        return cls(
-            raw=raw, location=location, owner=owner, equipped=equipped, instance_id=raw.get("itemInstanceId"),
-            item_hash=int(raw.get("itemHash") or 0), quantity=int(raw.get("quantity") or 1),
-            bucket_hash=int(raw.get("bucketHash") or 0),
-        )
+    def of(cls, raw: ItemComponent, location: Location, owner: str | None, equipped: bool) -> OwnedItem:
+        # Positional: a profile builds ~1,200 of these on every page view.
+        return cls(raw, location, owner, equipped, raw.get("itemInstanceId"), int(raw.get("itemHash") or 0),
+                   int(raw.get("quantity") or 1), int(raw.get("bucketHash") or 0))
 
     @property
     def key(self) -> str:
@@ -135,7 +134,7 @@ class Profile:
         self.instances = cast(dict[str, InstanceComponent], _data(components.get("instances")))
         self.sockets = cast(dict[str, SocketsComponent], _data(components.get("sockets")))
         self.minted = _parse_time(response.get("responseMintedTimestamp"))
-        self._by_instance = {item.instance_id: item for item in self.items if item.instance_id}
+        self._by_instance: dict[str, OwnedItem] | None = None  # built by the first `find`: a page view needs none
 
     @classmethod
     def from_json(cls, data: bytes) -> Profile:
@@ -146,6 +145,8 @@ class Profile:
 
     def find(self, instance_id: str) -> OwnedItem | None:
         """The item with this instance id, if the player owns it."""
+        if self._by_instance is None:
+            self._by_instance = {item.instance_id: item for item in self.items if item.instance_id}
         return self._by_instance.get(instance_id)
 
     def moved(
@@ -194,17 +195,18 @@ def _per_character(component: object) -> dict[str, list[ItemComponent]]:
 def _owned_items(response: ProfileResponse) -> list[OwnedItem]:
     """Everything the player owns: the vault (profile inventory, vault bucket or location),
     then what each character has equipped, then each character's inventory and postmaster."""
+    of = OwnedItem.of
     found = [
-        OwnedItem.of(raw, location="vault", owner=None, equipped=False)
+        of(raw, "vault", None, False)
         for raw in _items_of(response.get("profileInventory"))
         if raw.get("bucketHash") == VAULT_BUCKET or raw.get("location") == IN_VAULT
     ]
     for owner, items in _per_character(response.get("characterEquipment")).items():
-        found.extend(OwnedItem.of(raw, location="character", owner=owner, equipped=True) for raw in items)
+        found.extend(of(raw, "character", owner, True) for raw in items)
     for owner, items in _per_character(response.get("characterInventories")).items():
         for raw in items:
-            location: Location = "postmaster" if raw.get("bucketHash") == POSTMASTER_BUCKET else "character"
-            found.append(OwnedItem.of(raw, location=location, owner=owner, equipped=False))
+            found.append(of(raw, "postmaster" if raw.get("bucketHash") == POSTMASTER_BUCKET else "character", owner,
+                            False))
     return found
 
 
@@ -245,7 +247,7 @@ def _put(
 ) -> None:
     placed = cast(ItemComponent, dict(raw))  # a new dict: the old profile still holds ``raw``
     if to == "vault":
-        placed.update(bucketHash=VAULT_BUCKET, location=IN_VAULT, transferStatus=CAN_TRANSFER)
+        placed["bucketHash"], placed["location"], placed["transferStatus"] = VAULT_BUCKET, IN_VAULT, CAN_TRANSFER
         response["profileInventory"]["data"]["items"].append(placed)
         return
     placed["bucketHash"] = bucket or raw.get("bucketHash", 0)
