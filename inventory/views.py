@@ -9,11 +9,18 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from dvr.accounts.tokens import bungie_account_for
 from inventory import filters
 from inventory.actions import ActionResult, item_equip, item_move, item_pull, items_vault_matching
-from inventory.profile import ProfileUnavailable, inventory_page, item_detail
+from inventory.fetch import ProfileUnavailable, inventory_page, item_detail
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it (``request.htmx``), for the types."""
+
+    htmx: HtmxDetails
 
 
 # --- the inventory --------------------------------------------------------------------------------
@@ -29,7 +36,7 @@ def _back_to_inventory(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
-def inventory(request: HttpRequest) -> HttpResponse:
+def inventory(request: HtmxHttpRequest) -> HttpResponse:
     account = bungie_account_for(request.user)  # LoginRequired → the middleware sends to /login/
     query, sort = _filter_params(request.GET)
     try:
@@ -46,16 +53,15 @@ def inventory(request: HttpRequest) -> HttpResponse:
 def item(request: HttpRequest, item_id: str) -> HttpResponse:
     account = bungie_account_for(request.user)
     try:
-        found = item_detail(account=account, item_id=item_id[:40])
+        detail = item_detail(account=account, item_id=item_id[:40])
     except ProfileUnavailable as unavailable:
         return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
-    if found is None:
+    if detail is None:
         raise Http404("no such item in your inventory")
-    shown, page = found
-    return render(request, "inventory/item.html", {"item": shown, "page": page, "owner": page.character(shown.owner)})
+    return render(request, "inventory/item.html", {"item": detail.item, "detail": detail})
 
 
-def _act(request: HttpRequest, result: ActionResult) -> HttpResponse:
+def _act(request: HtmxHttpRequest, result: ActionResult) -> HttpResponse:
     messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR, result.message)
     if request.htmx:
         # htmx swaps the page body in place; the message travels with it.
@@ -70,7 +76,7 @@ def _act(request: HttpRequest, result: ActionResult) -> HttpResponse:
 
 
 @require_POST
-def move(request: HttpRequest) -> HttpResponse:
+def move(request: HtmxHttpRequest) -> HttpResponse:
     account = bungie_account_for(request.user)
     result = item_move(account=account, item_id=request.POST.get("item", "")[:40],
                        destination=request.POST.get("to", "")[:40])
@@ -78,7 +84,7 @@ def move(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def equip(request: HttpRequest) -> HttpResponse:
+def equip(request: HtmxHttpRequest) -> HttpResponse:
     account = bungie_account_for(request.user)
     result = item_equip(account=account, item_id=request.POST.get("item", "")[:40],
                         character_id=request.POST.get("character", "")[:40])
@@ -86,13 +92,13 @@ def equip(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def pull(request: HttpRequest) -> HttpResponse:
+def pull(request: HtmxHttpRequest) -> HttpResponse:
     account = bungie_account_for(request.user)
     return _act(request, item_pull(account=account, item_id=request.POST.get("item", "")[:40]))
 
 
 @require_POST
-def vault_matching(request: HttpRequest) -> HttpResponse:
+def vault_matching(request: HtmxHttpRequest) -> HttpResponse:
     account = bungie_account_for(request.user)
     query, _ = _filter_params(request.POST)
     return _act(request, items_vault_matching(account=account, query_text=query))

@@ -111,7 +111,7 @@ TILE_TEMPLATE = (
 def test_item_tiles_render_what_the_tile_template_did(db, changes):
     from django.template import engines
 
-    from inventory.profile import ItemView
+    from inventory.page import ItemView
     from inventory.templatetags.inventory_tiles import item_tiles
 
     fields = dict(
@@ -177,6 +177,23 @@ def test_an_item_page_shows_stats_perks_and_actions(client, player, synced):
 
     assert "Move to Titan" in page and "Equip on Hunter" in page
     assert "<h2>Perks</h2>" in page or "<h2>Stats</h2>" in page
+
+
+def test_an_item_page_offers_the_moves_that_fit_where_the_item_is(client, player, synced):
+    carried = next(i for i in fake_items(synced, place="inventory", character_id=TITAN, instanced=True)
+                   if i["item_type"] == 3)
+    equipped = next(iter(fake_items(synced, place="equipped", instanced=True)))
+    held = next(iter(fake_items(synced, place="postmaster", instanced=True)))
+
+    on_titan = page_of(client, f"/inventory/item/{carried['key']}/")
+    worn = page_of(client, f"/inventory/item/{equipped['key']}/")
+    in_postmaster = page_of(client, f"/inventory/item/{held['key']}/")
+
+    assert "Move to vault" in on_titan and "Move to Hunter" in on_titan and "Move to Warlock" in on_titan
+    assert "Move to Titan" not in on_titan and "Equip on Titan" in on_titan
+    assert 'name="to"' not in worn and 'name="character"' not in worn and "Pull from postmaster" not in worn
+    assert "Pull from postmaster" in in_postmaster
+    assert 'name="to"' not in in_postmaster and 'name="character"' not in in_postmaster
 
 
 def test_someone_elses_item_page_is_a_404(client, player, synced):
@@ -348,6 +365,17 @@ def test_sending_all_matching_items_to_the_vault(client, player, synced):
     assert f"Sent {min(len(carried), 50)} item" in body
     left = [i for i in fake_items(synced, place="inventory", instanced=True) if i["item_type"] == 3]
     assert len(left) == max(0, len(carried) - 50)
+
+
+def test_sending_matching_items_to_the_vault_stops_at_the_first_move_bungie_refuses_for_maintenance(
+    client, player, synced
+):
+    synced.app.misbehave("maintenance", on="actions")
+
+    response = client.post("/inventory/vault-matching/", {"q": "is:weapon"}, follow=True)
+
+    assert "Sent 0 items to the vault. 1 could not move: Bungie is down for maintenance" in response.content.decode()
+    assert synced.app.stats()["counts"]["actions"] == 1
 
 
 def test_sending_everything_to_the_vault_needs_a_filter(client, player, synced):

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from inventory.profile import ItemView
+from inventory.page import ItemView
 
 register = template.Library()
 

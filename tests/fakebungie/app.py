@@ -677,14 +677,24 @@ class FakeBungie:
         with self._lock:
             if membership_id != self.player.destiny_membership_id or membership_type not in ("3", "-1"):
                 raise PlatformError(1601)
+            body = self.profile_response(components, authorized=token is not None, fragments=True)
+        return self._ok(body)
+
+    def profile_response(
+        self, components: set[int], *, authorized: bool = True, fragments: bool = False
+    ) -> dict[str, Any]:
+        """GetProfile's ``Response`` for these components, as the endpoint answers it (each
+        instance's roll drawn from its definition). ``fragments``: each roll as the JSON
+        bytes the endpoint serializes (fast), not as Python objects."""
+        with self._lock:
             spec = self.current.items
             body = self.player.profile(
                 components,
-                authorized=token is not None,
+                authorized=authorized,
                 rolls=lambda i: roll(spec, i.item_hash, i.key),
-                fragments=True,
+                fragments=fragments,
             )
-        return self._ok(body)
+        return body
 
     @staticmethod
     def _components(raw: str) -> set[int]:

@@ -213,7 +213,7 @@ _BARRELS = (
     ("Extended Barrel", "Heavy barrel. Increases range, decreases handling.", {RANGE: 10, HANDLING: -10}),
     ("Hammer-Forged Rifling", "Durable barrel attachment. Increases range.", {RANGE: 10}),
 )
-_MAGAZINES = (
+_MAGAZINES: tuple[tuple[Any, ...], ...] = (
     ("Appended Mag", "This weapon has a greatly increased magazine size.", {MAGAZINE: 20}),
     ("Tactical Mag", "Increases magazine size and reload speed.", {STABILITY: 3, RELOAD: 10, MAGAZINE: 10}),
     ("Ricochet Rounds", "Rounds ricochet off hard surfaces. Increases range and stability.", {RANGE: 5, STABILITY: 10}),
@@ -248,7 +248,7 @@ _TRAITS = (
     ("Kinetic Tremors", "Hitting a target repeatedly creates shockwaves."),
     ("Target Lock", "Sustained fire increases damage."),
 )
-_ORIGINS = (
+_ORIGINS: tuple[tuple[Any, ...], ...] = (
     ("Veist Stinger", "Damaging a target has a chance to refill part of the magazine.", {}),
     ("Nadir Focus", "Precision hits increase aim assistance.", {}),
     ("Hakke Breach Armaments", "More damage against vehicles, constructs and barricades.", {}),
@@ -258,7 +258,7 @@ _ORIGINS = (
     ("Tex Balanced Stock", "Increased handling and reload speed.", {HANDLING: 10, RELOAD: 10}),
     ("Souldrinker", "Precision final blows heal you.", {}),
 )
-_WEAPON_MODS = (
+_WEAPON_MODS: tuple[tuple[Any, ...], ...] = (
     ("Backup Mag", "Increases magazine size.", "v400.weapon.mod_magazine", {MAGAZINE: 10}),
     ("Major Spec", "Increased damage against major enemies.", "v400.weapon.mod_damage", {}),
     ("Minor Spec", "Increased damage against minor enemies.", "v400.weapon.mod_damage", {}),
@@ -949,10 +949,10 @@ def roll(spec: ItemSpec, item_hash: int, instance_id: str) -> Roll:
     energy_used = 0
     if is_armor and item_type == ITEM_TYPE_ARMOR:
         for index, entry in enumerate(item["sockets"]["socketEntries"]):
-            kind = SOCKET_TYPE_KIND.get(entry["socketTypeHash"])
-            if kind not in ("armor_mod", "armor_slot_mod") or rng.random() < 0.4:
+            mod_kind = SOCKET_TYPE_KIND.get(entry["socketTypeHash"])
+            if mod_kind not in ("armor_mod", "armor_slot_mod") or rng.random() < 0.4:
                 continue
-            pool = cat.pools["armor_mod"] if kind == "armor_mod" else cat.pools[f"armor_slot_mod:{_slot(item)}"]
+            pool = cat.pools["armor_mod"] if mod_kind == "armor_mod" else cat.pools[f"armor_slot_mod:{_slot(item)}"]
             choice = rng.choice(pool)
             cost = _energy_cost(spec, choice)
             if energy_used + cost <= energy_capacity:

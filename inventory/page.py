@@ -1,0 +1,390 @@
+"""The page model: what the vault page and an item's page show, built from a `Profile`.
+
+One definitions lookup for the whole vault page (items, buckets, classes, races), and a
+page that renders whatever the manifest is doing: an item hash the active manifest lacks
+(Bungie published, DVR has not synced yet) is an "Unknown item" with a notice, and a
+manifest check is queued in the background. An item's page builds that one item (and the
+characters its action buttons name), never the whole page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from dvr.accounts.models import BungieAccount
+from dvr.lib import bungie
+from dvr.lib.cache import cache_or
+from inventory import filters
+from inventory.profile import POSTMASTER_BUCKET, VAULT_BUCKET, CharacterComponent, OwnedItem, Profile
+from manifest.lookup import VALID_FROM, Definitions, active_seq, lookup
+from manifest.models import ManifestState
+
+logger = logging.getLogger(__name__)
+
+ITEMS = "DestinyInventoryItemDefinition"
+BUCKETS = "DestinyInventoryBucketDefinition"
+CLASSES = "DestinyClassDefinition"
+RACES = "DestinyRaceDefinition"
+STATS = "DestinyStatDefinition"
+
+# Bungie's bucket hashes are stable across manifests; these name the slots players use.
+SLOTS = {
+    1498876634: "kinetic", 2465295065: "energy", 953998645: "power",
+    3448274439: "helmet", 3551918588: "gauntlets", 14239492: "chest", 20886954: "legs", 1585787867: "class",
+    4023194814: "ghost",
+}
+SLOT_ORDER = list(SLOTS)
+# DestinyDamageType (openapi.json): 3 is Thermal, which players call Solar.
+DAMAGE = {1: "kinetic", 2: "arc", 3: "solar", 4: "void", 6: "stasis", 7: "strand"}
+# DestinyItemType and TierType enums.
+KINDS = {3: "weapon", 2: "armor", 24: "ghost"}
+TIERS = {6: "exotic", 5: "legendary", 4: "rare", 3: "uncommon", 2: "common"}
+POWER_STAT = 1935470627
+UNKNOWN_CHECK_SECONDS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A character an item's page offers to move the item to or equip it on."""
+
+    character_id: str
+    class_name: str
+    can_move: bool
+    can_equip: bool
+
+
+@dataclass(slots=True)  # ~1,200 per page: slots make them quicker to build and read
+class ItemView:
+    """One item as the page shows it (also what the filter language reads)."""
+
+    key: str  # the instance id, or "<owner or vault>-<hash>" for an uninstanced stack
+    instance_id: str | None
+    item_hash: int
+    quantity: int
+    bucket_hash: int
+    location: str  # character | vault | postmaster
+    owner: str | None  # character id when on a character or in its postmaster
+    equipped: bool
+    name: str = "Unknown item"
+    icon: str = ""
+    tier: str = ""
+    tier_name: str = ""
+    type_name: str = ""
+    damage: str = ""
+    slot: str = ""
+    kind: str = ""
+    power: int | None = None
+    known: bool = False
+    changed_in_latest: bool = False
+    stats: list[tuple[str, int]] = field(default_factory=list)
+    perks: list[tuple[str, str]] = field(default_factory=list)  # (name, icon)
+    # The item page's buttons (`set_actions`); a tile needs none of them.
+    can_pull: bool = False
+    can_vault: bool = False
+    targets: tuple[Target, ...] = ()
+
+    @property
+    def transferable(self) -> bool:
+        return self.instance_id is not None and self.location != "postmaster" and not self.equipped
+
+
+@dataclass
+class CharacterView:
+    character_id: str
+    class_name: str
+    race_name: str
+    power: int
+    emblem: str
+    emblem_background: str
+    equipped: list[ItemView]
+    inventory: list[tuple[str, list[ItemView]]]  # (bucket name, items)
+    postmaster: list[ItemView]
+
+    @property
+    def label(self) -> str:
+        return f"{self.class_name} ({self.power})"
+
+
+@dataclass
+class InventoryPage:
+    account: BungieAccount
+    characters: list[CharacterView]
+    vault: list[tuple[str, list[ItemView]]]
+    items: dict[str, ItemView]
+    query: filters.ParsedQuery
+    sort: str
+    shown: int
+    total: int
+    minted_at: datetime | None
+    stale_reason: str = ""  # why the profile shown is not fresh from Bungie
+    notices: list[str] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    manifest_version: str = ""
+    changed_items: list[ItemView] = field(default_factory=list)
+
+    @property
+    def age_seconds(self) -> float | None:
+        return None if self.minted_at is None else max(0.0, (timezone.now() - self.minted_at).total_seconds())
+
+
+@dataclass
+class ItemDetail:
+    """An item's page: the item with its stats, perks and buttons."""
+
+    item: ItemView
+    owner_name: str  # the class of the character holding it; "" in the vault
+    manifest_version: str  # "" unless the item changed in it (the page links to the change)
+
+
+# --- one item --------------------------------------------------------------------------------------
+def item_view(
+    owned: OwnedItem, *, definition: dict[str, Any] | None, profile: Profile, client: bungie.BungieClient
+) -> ItemView:
+    """``owned`` as a tile shows it (``definition``: its summary, None when unknown)."""
+    item = ItemView(
+        key=owned.key, instance_id=owned.instance_id, item_hash=owned.item_hash, quantity=owned.quantity,
+        bucket_hash=owned.bucket_hash, location=owned.location, owner=owned.owner, equipped=owned.equipped,
+    )
+    if definition is not None:
+        display: dict[str, Any] = definition.get("displayProperties") or {}
+        inventory: dict[str, Any] = definition.get("inventory") or {}
+        item.known = True
+        item.name = display.get("name") or "Unnamed item"
+        item.icon = _icon_url(client, display["icon"]) if display.get("icon") else ""
+        item.tier = TIERS.get(inventory.get("tierType", 0), (inventory.get("tierTypeName") or "").lower())
+        item.tier_name = inventory.get("tierTypeName") or item.tier.title()
+        item.type_name = definition.get("itemTypeDisplayName") or ""
+        item.kind = KINDS.get(definition.get("itemType", 0), "")
+        item.slot = SLOTS.get(inventory.get("bucketTypeHash") or item.bucket_hash, "")
+        item.damage = DAMAGE.get(definition.get("defaultDamageType") or 0, "")
+    elif item.bucket_hash in SLOTS:
+        item.slot = SLOTS[item.bucket_hash]
+    instance = profile.instances.get(owned.instance_id) if owned.instance_id else None
+    if instance:
+        item.damage = DAMAGE.get(instance.get("damageType") or 0, item.damage)
+        power = (instance.get("primaryStat") or {}).get("value")
+        if isinstance(power, int):
+            item.power = power
+    return item
+
+
+def item_views(*, profile: Profile, owned: Iterable[OwnedItem]) -> list[ItemView]:
+    """Tiles for ``owned`` alone (one lookup of their summaries), e.g. to filter them."""
+    owned = list(owned)
+    summaries = lookup({ITEMS: _hashes(o.item_hash for o in owned)}, view="summary")[ITEMS]
+    client = bungie.client()
+    return [item_view(o, definition=summaries.get(o.item_hash), profile=profile, client=client) for o in owned]
+
+
+def set_actions(item: ItemView, *, characters: Sequence[tuple[str, str]]) -> None:
+    """The item page's buttons for ``item``; ``characters`` is (id, class name) of each.
+
+    A postmaster item can only be pulled. An equipped item has no button (Bungie won't
+    move an equipped item). Otherwise: to the vault unless there already; to each other
+    character (to every one from the vault); equip on each character when it is a weapon,
+    armor or ghost."""
+    item.can_pull = item.location == "postmaster"
+    if item.can_pull or item.equipped:
+        return
+    item.can_vault = item.location != "vault"
+    targets = (
+        Target(character_id=cid, class_name=name, can_move=item.location == "vault" or item.owner != cid,
+               can_equip=bool(item.kind))
+        for cid, name in characters
+    )
+    item.targets = tuple(t for t in targets if t.can_move or t.can_equip)
+
+
+def item_page(*, profile: Profile, key: str) -> ItemDetail | None:
+    """The page of the item ``key`` (`ItemView.key`), None when the player has no such item.
+
+    Two lookups: the item's full definition (its stats), then the summaries of the item,
+    its plugs, its stats and the characters' classes (names and icons)."""
+    owned = profile.find(key) or next((o for o in reversed(profile.items) if o.key == key), None)
+    if owned is None:
+        return None
+    seq = active_seq()
+    definition = lookup({ITEMS: [owned.item_hash]}, seq=seq)[ITEMS].get(owned.item_hash) or {}
+    stats = [s for s in ((definition.get("stats") or {}).get("stats") or {}).values() if isinstance(s, dict)]
+    sockets = ((profile.sockets.get(owned.instance_id) or {}).get("sockets") or []) if owned.instance_id else []
+    plugs = [s["plugHash"] for s in sockets if s.get("plugHash")]
+    found = lookup(
+        {
+            ITEMS: [owned.item_hash, *plugs],
+            STATS: _hashes(s.get("statHash") for s in stats),
+            CLASSES: _hashes(c.get("classHash") for c in profile.characters.values()),
+        },
+        seq=seq,
+        view="summary",
+    )
+    client = bungie.client()
+    item = item_view(owned, definition=found[ITEMS].get(owned.item_hash), profile=profile, client=client)
+    item.changed_in_latest = item.known and item.item_hash in _changed_in_latest(found[ITEMS], seq)
+    item.stats = [
+        (_name(found[STATS].get(s["statHash"]), f"Stat {s['statHash']}"), int(s.get("value") or 0))
+        for s in stats
+        if s.get("value") and s.get("statHash") != POWER_STAT and _name(found[STATS].get(s["statHash"]), "")
+    ]
+    for plug in plugs:
+        display = (found[ITEMS].get(plug) or {}).get("displayProperties") or {}
+        item.perks.append((display.get("name") or "Unknown perk", client.url(display["icon"])
+                           if display.get("icon") else ""))
+    names = {cid: _class_name(c, found[CLASSES]) for cid, c in profile.characters.items()}
+    set_actions(item, characters=list(names.items()))
+    if not item.known:
+        _check_manifest_soon()
+    return ItemDetail(
+        item=item,
+        owner_name=names.get(item.owner or "", ""),
+        manifest_version=manifest_version() if item.changed_in_latest else "",
+    )
+
+
+# --- the vault page ----------------------------------------------------------------------------------
+def build_page(
+    *, account: BungieAccount, profile: Profile, query_text: str = "", sort: str = "power", stale_reason: str = "",
+) -> InventoryPage:
+    """Everything the inventory page shows, from one profile and one definitions lookup."""
+    seq = active_seq()
+    characters = profile.characters
+    found = lookup(
+        {
+            ITEMS: _hashes(o.item_hash for o in profile.items),
+            BUCKETS: _hashes(o.bucket_hash for o in profile.items) | set(SLOTS) | {VAULT_BUCKET},
+            CLASSES: _hashes(c.get("classHash") for c in characters.values()),
+            RACES: _hashes(c.get("raceHash") for c in characters.values()),
+        },
+        seq=seq,
+        view="summary",  # what a tile shows: ~0.3 KB a definition instead of ~5.7 KB
+    )
+    definitions, buckets = found[ITEMS], found[BUCKETS]
+    changed = _changed_in_latest(definitions, seq)
+
+    client = bungie.client()
+    items: dict[str, ItemView] = {}
+    for owned in profile.items:
+        item = item_view(owned, definition=definitions.get(owned.item_hash), profile=profile, client=client)
+        item.changed_in_latest = item.known and item.item_hash in changed
+        items[item.key] = item
+
+    query = filters.parse_query(query_text)
+    order = filters.sort_key(sort if sort in filters.SORTS else "power")
+    shown = [i for i in items.values() if query.matches(i)]
+    shown_keys = {i.key for i in shown}
+
+    def grouped(selection: list[ItemView]) -> list[tuple[str, list[ItemView]]]:
+        groups: dict[int, list[ItemView]] = defaultdict(list)
+        for item in selection:
+            bucket = (definitions.get(item.item_hash) or {}).get("inventory", {}).get("bucketTypeHash")
+            groups[bucket or item.bucket_hash].append(item)
+        ordered = sorted(groups, key=lambda b: SLOT_ORDER.index(b) if b in SLOTS else len(SLOT_ORDER) + b)
+        return [(_bucket_name(b, buckets), sorted(groups[b], key=order)) for b in ordered]
+
+    character_views = []
+    for character_id, character in characters.items():
+        mine = [i for i in items.values() if i.owner == character_id and i.key in shown_keys]
+        equipped = sorted((i for i in mine if i.equipped),
+                          key=lambda i: SLOT_ORDER.index(i.bucket_hash) if i.bucket_hash in SLOTS else 99)
+        character_views.append(CharacterView(
+            character_id=character_id,
+            class_name=_class_name(character, found[CLASSES]),
+            race_name=_name(found[RACES].get(character.get("raceHash") or 0), ""),
+            power=int(character.get("light") or 0),
+            emblem=client.url(character["emblemPath"]) if character.get("emblemPath") else "",
+            emblem_background=(
+                client.url(character["emblemBackgroundPath"]) if character.get("emblemBackgroundPath") else ""
+            ),
+            equipped=equipped,
+            inventory=grouped([i for i in mine if not i.equipped and i.location == "character"]),
+            postmaster=sorted((i for i in mine if i.location == "postmaster"), key=order),
+        ))
+
+    page = InventoryPage(
+        account=account,
+        characters=character_views,
+        vault=grouped([i for i in shown if i.location == "vault"]),
+        items=items,
+        query=query,
+        sort=sort if sort in filters.SORTS else "power",
+        shown=len(shown),
+        total=len(items),
+        minted_at=profile.minted,
+        stale_reason=stale_reason,
+        changed_items=sorted((i for i in items.values() if i.changed_in_latest), key=lambda i: i.name)[:50],
+    )
+    unknown = sum(1 for i in items.values() if not i.known)
+    if unknown:
+        page.notices.append(
+            f"{unknown} item{'s' if unknown != 1 else ''} not in DVR's manifest yet: Bungie has published new "
+            "items. DVR is checking for the new manifest; names appear once it is synced."
+        )
+        _check_manifest_soon()
+    if query.ignored:
+        page.notices.append("Ignored in the filter: " + ", ".join(query.ignored[:5]))
+    page.manifest_version = manifest_version()
+    return page
+
+
+# --- small helpers ------------------------------------------------------------------------------------
+def _hashes(values: Iterable[int | None]) -> set[int]:
+    """The hashes worth looking up: a missing one (None or 0) would miss the cache on
+    every view and cost a query."""
+    return {value for value in values if value}
+
+
+@lru_cache(maxsize=16_384)
+def _icon_url(client: bungie.BungieClient, path: str) -> str:
+    """``client.url(path)``, remembered: a page has ~1,200 icons, the same from one view
+    to the next, and checking each path (``urlsplit``) was ~3 ms of every view. Keyed by
+    the client, which is one per BUNGIE_ROOT_URL."""
+    return client.url(path)
+
+
+def _bucket_name(bucket_hash: int, buckets: Definitions) -> str:
+    display = (buckets.get(bucket_hash) or {}).get("displayProperties") or {}
+    return display.get("name") or ("Postmaster" if bucket_hash == POSTMASTER_BUCKET else "Other")
+
+
+def _name(definition: dict[str, Any] | None, default: str) -> str:
+    return ((definition or {}).get("displayProperties") or {}).get("name") or default
+
+
+def _class_name(character: CharacterComponent, classes: Definitions) -> str:
+    return _name(classes.get(character.get("classHash") or 0), "Guardian")
+
+
+def _changed_in_latest(summaries: Definitions, seq: int | None) -> set[int]:
+    """Which of these items the newest live version added or changed: those whose
+    definition first appeared in it (the summary carries its version; no query)."""
+    if not seq:
+        return set()
+    return {item_hash for item_hash, summary in summaries.items() if summary.get(VALID_FROM) == seq}
+
+
+# --- what the page asks of the manifest app ------------------------------------------------------------
+def manifest_version() -> str:
+    """The active manifest's version, "" before the first sync."""
+    state = ManifestState.objects.current()
+    return state.active.version if state and state.active else ""
+
+
+def _check_manifest_soon() -> None:
+    """Queue a manifest check, at most once per few minutes whatever the number of pages."""
+    from manifest.tasks import enqueue_refresh
+
+    if not cache_or(lambda: cache.add("manifest:unknown-item-check", 1, timeout=UNKNOWN_CHECK_SECONDS), False,
+                    what="manifest check pacing"):
+        return
+    try:
+        enqueue_refresh(requested_by="unknown item on a page")
+    except Exception as exc:  # the page must render even if the broker is down
+        logger.warning("could not queue a manifest check: %s", type(exc).__name__)
