@@ -215,6 +215,9 @@ for _number, _key in enumerate(TOKEN_ENCRYPTION_KEYS, 1):
         raise ImproperlyConfigured(
             f"TOKEN_ENCRYPTION_KEYS: key {_number} is not a Fernet key (32 url-safe base64-encoded bytes)."
         )
+# A filter or sort typed on the vault page re-reads the profile Bungie gave this many
+# seconds ago at most, instead of one GetProfile per keystroke (0: always ask Bungie).
+PROFILE_REUSE_SECONDS = env.int("PROFILE_REUSE_SECONDS", default=30)
 # How long a player may take on Bungie's approval page before /oauth/callback/ refuses.
 BUNGIE_LOGIN_STATE_SECONDS = env.int("BUNGIE_LOGIN_STATE_SECONDS", default=600)
 LOGIN_REDIRECT_URL = "/"

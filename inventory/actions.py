@@ -28,10 +28,10 @@ from dvr.lib.cache import cache_or
 from dvr.lib.retry import RetryPolicy, call_with_retries
 from inventory import filters
 from inventory.fetch import primary_membership, profile_fetch
-from inventory.page import ITEMS, item_views
+from inventory.page import CLASSES, ITEMS, item_views
 from inventory.profile import Destination, OwnedItem, Profile, ProfileOutOfStep
 from inventory.snapshots import snapshot_load, snapshot_save
-from manifest.lookup import definitions
+from manifest.lookup import Definitions, definitions, lookup
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +187,81 @@ def _save_moved(
     return updated
 
 
+# --- saying which item and where --------------------------------------------------------------
+EXOTIC = 6  # TierType
+ANY_CLASS = 3  # DestinyClass: Unknown, i.e. every class
+
+
+@dataclass(frozen=True)
+class _Names:
+    """The item's name and the characters' as a player says them ("your Hunter")."""
+
+    item: str
+    characters: dict[str, str]
+
+    def of(self, destination: str | None) -> str:
+        return "the vault" if destination == "vault" else self.characters.get(destination or "", "that character")
+
+
+def _summaries(profile: Profile, item_hashes: list[int]) -> tuple[Definitions, Definitions]:
+    """(item summaries, class summaries): one lookup for what an action names."""
+    classes = [c.get("classHash") or 0 for c in profile.characters.values()]
+    found = lookup({ITEMS: item_hashes, CLASSES: classes}, view="summary")
+    return found[ITEMS], found[CLASSES]
+
+
+def _display_name(definition: dict[str, Any] | None, default: str) -> str:
+    name = ((definition or {}).get("displayProperties") or {}).get("name")
+    return name if isinstance(name, str) and name else default
+
+
+def _names(profile: Profile, owned: OwnedItem) -> _Names:
+    items, classes = _summaries(profile, [owned.item_hash])
+    characters = {
+        cid: f"your {_display_name(classes.get(c.get('classHash') or 0), 'Guardian')}"
+        for cid, c in profile.characters.items()
+    }
+    return _Names(item=_display_name(items.get(owned.item_hash), "That item"), characters=characters)
+
+
+def _check_class(profile: Profile, owned: OwnedItem, character_id: str, names: _Names) -> None:
+    """Refuse, before Bungie is asked, to equip a class item on another class."""
+    summary = _summaries(profile, [owned.item_hash])[0].get(owned.item_hash) or {}
+    item_class = summary.get("classType")
+    character_class = profile.characters.get(character_id, {}).get("classType")
+    if isinstance(item_class, int) and item_class != ANY_CLASS and character_class is not None \
+            and item_class != character_class:
+        raise _Refused(f"{names.item} can't be equipped by {names.of(character_id)}: it is for another class.")
+
+
+def _unequip(account: BungieAccount, profile: Profile, owned: OwnedItem, names: _Names) -> tuple[Profile, str]:
+    """Bungie won't move an equipped item: equip another from the same slot on that
+    character first (as DIM does), preferring one that is not exotic and fits the class.
+    Returns the profile after that and the replacement's name."""
+    character = owned.owner or ""
+    candidates = [o for o in profile.items if o.owner == character and o.location == "character" and not o.equipped
+                  and o.instance_id and o.bucket_hash == owned.bucket_hash]
+    summaries = _summaries(profile, [o.item_hash for o in candidates])[0] if candidates else {}
+    character_class = profile.characters.get(character, {}).get("classType")
+
+    def fits(o: OwnedItem) -> bool:
+        item_class = (summaries.get(o.item_hash) or {}).get("classType")
+        return not isinstance(item_class, int) or item_class in (ANY_CLASS, character_class)
+
+    ranked = sorted((o for o in candidates if fits(o)),
+                    key=lambda o: (summaries.get(o.item_hash) or {}).get("inventory", {}).get("tierType") == EXOTIC)
+    if not ranked:
+        raise _Refused(f"{names.item} is equipped and nothing else in that slot on {names.of(character)} can "
+                       "take its place. Equip something else there first.")
+    replacement = ranked[0]
+    membership = primary_membership(account)
+    _post(account, "/Destiny2/Actions/Items/EquipItem/", {
+        "itemId": replacement.instance_id, "characterId": character, "membershipType": membership.membership_type,
+    })
+    updated = _save_moved(account, profile, replacement, to="equipped", character=character)
+    return updated, _display_name(summaries.get(replacement.item_hash), "another item")
+
+
 # --- the actions -------------------------------------------------------------------------------
 def _transfer(account: BungieAccount, owned: OwnedItem, *, to_vault: bool, character: str) -> None:
     membership = primary_membership(account)
@@ -197,30 +272,33 @@ def _transfer(account: BungieAccount, owned: OwnedItem, *, to_vault: bool, chara
     })
 
 
-def _move(account: BungieAccount, profile: Profile, owned: OwnedItem, destination: str) -> str:
+def _move(account: BungieAccount, profile: Profile, owned: OwnedItem, destination: str, names: _Names) -> str:
     """Move to ``destination`` ("vault" or a character id); returns what happened."""
     if owned.location == "postmaster":
         raise _Refused("Pull that item from the postmaster first.")
-    if owned.equipped:
-        raise _Refused(REFUSALS[Code.DestinyCannotPerformActionOnEquippedItem])
     if destination == owned.owner or (destination == "vault" and owned.location == "vault"):
-        return "That item is already there."
+        return f"{names.item} is already there."
+    done = ""
+    if owned.equipped:
+        profile, replacement = _unequip(account, profile, owned, names)
+        owned = profile.find(owned.instance_id or "") or owned
+        done = f"Equipped {replacement} on {names.of(owned.owner)} in its place, and moved"
     if owned.location == "character":
         _transfer(account, owned, to_vault=True, character=owned.owner or "")
         profile = _save_moved(account, profile, owned, to="vault")
         if destination == "vault":
-            return "Moved to the vault."
+            return f"{done or 'Moved'} {names.item} to the vault."
         owned = profile.find(owned.instance_id or "") or OwnedItem.of(owned.raw, "vault", None, False)
         try:
             _transfer(account, owned, to_vault=False, character=destination)
         except _Refused as refused:
             # The first half worked: the item is safe in the vault. Say exactly that.
-            raise _Refused(f"The item is in the vault: the move to the other character failed. {refused.message}",
-                           refused.outcome) from None
+            raise _Refused(f"{names.item} is in the vault: the move to {names.of(destination)} failed. "
+                           f"{refused.message}", refused.outcome) from None
     else:
         _transfer(account, owned, to_vault=False, character=destination)
     _save_moved(account, profile, owned, to="character", character=destination)
-    return "Moved."
+    return f"{done or 'Moved'} {names.item} to {names.of(destination)}."
 
 
 def _run(action: Callable[[], str]) -> ActionResult:
@@ -239,7 +317,7 @@ def item_move(*, account: BungieAccount, item_id: str, destination: str) -> Acti
         profile, owned = _load(account, item_id)
         if destination != "vault" and destination not in profile.characters:
             raise _Refused("That character is not yours.")
-        return _move(account, profile, owned, destination)
+        return _move(account, profile, owned, destination, _names(profile, owned))
 
     return _run(act)
 
@@ -250,17 +328,27 @@ def item_equip(*, account: BungieAccount, item_id: str, character_id: str) -> Ac
         profile, owned = _load(account, item_id)
         if character_id not in profile.characters:
             raise _Refused("That character is not yours.")
+        names = _names(profile, owned)
         if owned.equipped and owned.owner == character_id:
-            return "That item is already equipped."
-        if owned.owner != character_id or owned.location != "character":
-            _move(account, profile, owned, character_id)
+            return f"{names.item} is already equipped on {names.of(character_id)}."
+        _check_class(profile, owned, character_id, names)
+        moved = owned.owner != character_id or owned.location != "character"
+        if moved:
+            _move(account, profile, owned, character_id, names)
             profile, owned = _load(account, item_id)
         membership = primary_membership(account)
-        _post(account, "/Destiny2/Actions/Items/EquipItem/", {
-            "itemId": item_id, "characterId": character_id, "membershipType": membership.membership_type,
-        })
+        try:
+            _post(account, "/Destiny2/Actions/Items/EquipItem/", {
+                "itemId": item_id, "characterId": character_id, "membershipType": membership.membership_type,
+            })
+        except _Refused as refused:
+            if not moved:
+                raise
+            # The move worked: say where the item is now, then why it is not equipped.
+            raise _Refused(f"{names.item} is now on {names.of(character_id)}, but it could not be equipped: "
+                           f"{refused.message}", refused.outcome) from None
         _save_moved(account, profile, owned, to="equipped", character=character_id)
-        return "Equipped."
+        return f"Equipped {names.item} on {names.of(character_id)}."
 
     return _run(act)
 
@@ -277,7 +365,8 @@ def item_pull(*, account: BungieAccount, item_id: str) -> ActionResult:
             "itemId": item_id, "characterId": owned.owner, "membershipType": membership.membership_type,
         })
         _save_moved(account, profile, owned, to="character", character=owned.owner)
-        return "Pulled from the postmaster."
+        names = _names(profile, owned)
+        return f"Pulled {names.item} from the postmaster to {names.of(owned.owner)}."
 
     return _run(act)
 

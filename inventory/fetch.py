@@ -15,6 +15,7 @@ import logging
 from datetime import datetime
 from typing import Any, cast
 
+from django.conf import settings
 from django.core.cache import cache
 
 from dvr.accounts.models import BungieAccount, DestinyMembership
@@ -23,7 +24,15 @@ from dvr.lib import bungie
 from dvr.lib.cache import cache_or
 from inventory.page import InventoryPage, ItemDetail, build_page, item_page
 from inventory.profile import Profile, ProfileResponse
-from inventory.snapshots import Snapshot, minted_from_cached, minted_key, snapshot_load, snapshot_save
+from inventory.snapshots import (
+    Snapshot,
+    fresh_key,
+    mark_fresh,
+    minted_from_cached,
+    minted_key,
+    snapshot_load,
+    snapshot_save,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +100,7 @@ def profile_fetch(
     if not isinstance(response, dict):
         raise ProfileUnavailable("Bungie sent a profile DVR could not read.", maintenance=False)
     profile = Profile(cast(ProfileResponse, response))
+    mark_fresh(account=account, seconds=settings.PROFILE_REUSE_SECONDS)
     if saved_minted is not None and profile.minted is not None:
         if profile.minted < saved_minted:
             if (newer := saved_profile()) is not None:
@@ -115,13 +125,21 @@ def global_alerts(cached: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return [a for a in alerts if isinstance(a, dict)]
 
 
-def inventory_page(*, account: BungieAccount, query_text: str = "", sort: str = "power") -> InventoryPage:
-    """The logged-in player's inventory page (see the module docstring)."""
-    # The saved profile's minted time and the alerts in one cache round trip.
-    keys = [minted_key(account), ALERTS_KEY]
+def inventory_page(
+    *, account: BungieAccount, query_text: str = "", sort: str = "power", reuse: bool = False
+) -> InventoryPage:
+    """The logged-in player's inventory page (see the module docstring). With ``reuse`` (a
+    filter or sort typed on the page), a profile Bungie gave within the last
+    ``PROFILE_REUSE_SECONDS`` is read again from the cache instead of asking Bungie."""
+    # The saved profile's minted time, whether it is fresh, and the alerts: one round trip.
+    keys = [minted_key(account), fresh_key(account), ALERTS_KEY]
     cached: dict[str, Any] = cache_or(lambda: cache.get_many(keys), {}, what="saved profile and alerts")
     saved_minted = minted_from_cached(cached.get(minted_key(account)))
-    profile, stale_reason = profile_fetch(account=account, saved_minted=saved_minted)
+    saved = snapshot_load(account=account) if reuse and cached.get(fresh_key(account)) else None
+    if saved is not None:
+        profile, stale_reason = saved.profile, ""
+    else:
+        profile, stale_reason = profile_fetch(account=account, saved_minted=saved_minted)
     page = build_page(account=account, profile=profile, query_text=query_text, sort=sort, stale_reason=stale_reason)
     page.alerts = global_alerts(cached.get(ALERTS_KEY))
     return page

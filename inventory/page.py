@@ -25,6 +25,7 @@ from dvr.lib import bungie
 from dvr.lib.cache import cache_or
 from inventory import filters
 from inventory.profile import POSTMASTER_BUCKET, VAULT_BUCKET, CharacterComponent, OwnedItem, Profile
+from manifest.history import removed_in
 from manifest.lookup import VALID_FROM, Definitions, active_seq, lookup
 from manifest.models import ManifestState
 
@@ -143,6 +144,7 @@ class ItemDetail:
     item: ItemView
     owner_name: str  # the class of the character holding it; "" in the vault
     manifest_version: str  # "" unless the item changed in it (the page links to the change)
+    removed_in: str = ""  # an unknown item Bungie removed: the version that removed it ("" if new)
 
 
 # --- one item --------------------------------------------------------------------------------------
@@ -185,21 +187,33 @@ def item_views(*, profile: Profile, owned: Iterable[OwnedItem]) -> list[ItemView
     return [item_view(o, definition=summaries.get(o.item_hash), profile=profile, client=client) for o in owned]
 
 
-def set_actions(item: ItemView, *, characters: Sequence[tuple[str, str]]) -> None:
-    """The item page's buttons for ``item``; ``characters`` is (id, class name) of each.
+ANY_CLASS = 3  # DestinyClass "Unknown": every class may use it
 
-    A postmaster item can only be pulled. An equipped item has no button (Bungie won't
-    move an equipped item). Otherwise: to the vault unless there already; to each other
-    character (to every one from the vault); equip on each character when it is a weapon,
-    armor or ghost."""
+
+def set_actions(
+    item: ItemView, *, characters: Sequence[tuple[str, str, int | None]], item_class: int | None = None
+) -> None:
+    """The item page's buttons for ``item``; ``characters`` is (id, class name, class
+    type) of each, ``item_class`` the definition's ``classType``.
+
+    A postmaster item can only be pulled. Otherwise: to the vault unless there already; to
+    each other character (to every one from the vault); equip on each character whose
+    class can use it (a class item on its own class only), when it is a weapon, armor or a
+    ghost, and not where it is already equipped. An equipped item moves too: DVR equips
+    another item of that slot in its place first, as DIM does."""
     item.can_pull = item.location == "postmaster"
-    if item.can_pull or item.equipped:
+    if item.can_pull:
         return
     item.can_vault = item.location != "vault"
+
+    def may_equip(cid: str, class_type: int | None) -> bool:
+        fits = item_class in (None, ANY_CLASS) or class_type is None or item_class == class_type
+        return bool(item.kind) and fits and not (item.equipped and item.owner == cid)
+
     targets = (
         Target(character_id=cid, class_name=name, can_move=item.location == "vault" or item.owner != cid,
-               can_equip=bool(item.kind))
-        for cid, name in characters
+               can_equip=may_equip(cid, class_type))
+        for cid, name, class_type in characters
     )
     item.targets = tuple(t for t in targets if t.can_move or t.can_equip)
 
@@ -239,13 +253,20 @@ def item_page(*, profile: Profile, key: str) -> ItemDetail | None:
         item.perks.append((display.get("name") or "Unknown perk", client.url(display["icon"])
                            if display.get("icon") else ""))
     names = {cid: _class_name(c, found[CLASSES]) for cid, c in profile.characters.items()}
-    set_actions(item, characters=list(names.items()))
-    if not item.known:
+    item_class = (found[ITEMS].get(owned.item_hash) or {}).get("classType")
+    set_actions(
+        item,
+        characters=[(cid, names[cid], c.get("classType")) for cid, c in profile.characters.items()],
+        item_class=item_class if isinstance(item_class, int) else None,
+    )
+    removed = removed_in(ITEMS, [item.item_hash]) if not item.known else {}
+    if not item.known and item.item_hash not in removed:
         _check_manifest_soon()
     return ItemDetail(
         item=item,
         owner_name=names.get(item.owner or "", ""),
         manifest_version=manifest_version() if item.changed_in_latest else "",
+        removed_in=removed.get(item.item_hash, "") or ("an earlier version" if item.item_hash in removed else ""),
     )
 
 
@@ -321,13 +342,9 @@ def build_page(
         stale_reason=stale_reason,
         changed_items=sorted((i for i in items.values() if i.changed_in_latest), key=lambda i: i.name)[:50],
     )
-    unknown = sum(1 for i in items.values() if not i.known)
+    unknown = [i for i in items.values() if not i.known]
     if unknown:
-        page.notices.append(
-            f"{unknown} item{'s' if unknown != 1 else ''} not in DVR's manifest yet: Bungie has published new "
-            "items. DVR is checking for the new manifest; names appear once it is synced."
-        )
-        _check_manifest_soon()
+        page.notices.extend(unknown_notices(unknown))
     if query.ignored:
         page.notices.append("Ignored in the filter: " + ", ".join(query.ignored[:5]))
     page.manifest_version = manifest_version()
@@ -368,6 +385,30 @@ def _changed_in_latest(summaries: Definitions, seq: int | None) -> set[int]:
     if not seq:
         return set()
     return {item_hash for item_hash, summary in summaries.items() if summary.get(VALID_FROM) == seq}
+
+
+def unknown_notices(unknown: Sequence[ItemView]) -> list[str]:
+    """What to say of items the live manifest lacks: new ones (Bungie published, DVR has
+    not synced yet: a manifest check is queued) apart from ones Bungie removed."""
+    removed = removed_in(ITEMS, {i.item_hash for i in unknown})
+    notices = []
+    new = sum(1 for i in unknown if i.item_hash not in removed)
+    if new:
+        notices.append(
+            f"{new} item{'s' if new != 1 else ''} not in DVR's manifest yet: Bungie has published new "
+            "items. DVR is checking for the new manifest; names appear once it is synced."
+        )
+        _check_manifest_soon()
+    gone = sum(1 for i in unknown if i.item_hash in removed)
+    if gone:
+        versions = sorted({removed[i.item_hash] for i in unknown if i.item_hash in removed} - {""})
+        notices.append(
+            f"{gone} item{'s' if gone != 1 else ''} no longer in the manifest: Bungie removed "
+            f"{'its definition' if gone == 1 else 'their definitions'}"
+            f"{' in ' + ', '.join(versions) if versions else ''}, so DVR can't name "
+            f"{'it' if gone == 1 else 'them'}."
+        )
+    return notices
 
 
 # --- what the page asks of the manifest app ------------------------------------------------------------

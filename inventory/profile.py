@@ -46,6 +46,7 @@ class CharacterComponent(TypedDict, total=False):
 
     characterId: str
     classHash: int
+    classType: int  # DestinyClass: 0 Titan, 1 Hunter, 2 Warlock
     raceHash: int
     light: int
     emblemPath: str

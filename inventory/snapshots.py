@@ -66,6 +66,18 @@ def minted_key(account: BungieAccount) -> str:
     return f"profile:{account.pk}:minted"
 
 
+def fresh_key(account: BungieAccount) -> str:
+    """Present while the saved profile is one Bungie gave moments ago (`mark_fresh`)."""
+    return f"profile:{account.pk}:fresh"
+
+
+def mark_fresh(*, account: BungieAccount, seconds: int) -> None:
+    """Bungie just answered for this account: for ``seconds``, a filter or sort may reuse
+    the saved profile instead of asking again (one GetProfile per keystroke otherwise)."""
+    if seconds > 0:
+        cache_or(lambda: cache.set(fresh_key(account), 1, timeout=seconds), None, what="saved profile")
+
+
 def minted_from_cached(value: object) -> datetime | None:
     """A minted time as the cache holds it (an ISO string), or None."""
     if not isinstance(value, str):

@@ -40,7 +40,8 @@ def inventory(request: HtmxHttpRequest) -> HttpResponse:
     account = bungie_account_for(request.user)  # LoginRequired → the middleware sends to /login/
     query, sort = _filter_params(request.GET)
     try:
-        page = inventory_page(account=account, query_text=query, sort=sort)
+        # A filter or sort typed on the page (htmx) re-reads a profile Bungie gave seconds ago.
+        page = inventory_page(account=account, query_text=query, sort=sort, reuse=bool(request.htmx))
     except ProfileUnavailable as unavailable:
         status = 503 if unavailable.maintenance else 502
         return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=status)

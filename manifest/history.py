@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,3 +187,26 @@ def chart(versions: list[ManifestVersion], *, width: int = 720, height: int = 18
             points.append(f"{index * step + step / 2:.1f},{height - plot * v.seconds_to_live / slowest:.1f}")
     return {"bars": bars, "width": width, "height": height, "bar_width": round(max(step - 4, 2), 1),
             "points": " ".join(points), "slowest": slowest}
+
+
+def removed_in(entity_type: str, hashes: Iterable[int], *, language: str | None = None) -> dict[int, str]:
+    """Of ``hashes`` (definitions the live version lacks), those an earlier version had:
+    the version string that removed each. A hash never seen is left out: it is new, not
+    removed (Bungie published it after the live version)."""
+    seq = ManifestState.objects.active_seq()
+    wanted = list(hashes)
+    if not seq or not wanted:
+        return {}
+    rows = Definition.objects.filter(
+        entity_type=entity_type, language=language or primary_language(), hash__in=wanted,
+        valid_to__isnull=False, valid_to__lte=seq,
+    ).values_list("hash", "valid_to")
+    latest: dict[int, int] = {}
+    for entry_hash, valid_to in rows:
+        latest[entry_hash] = max(latest.get(entry_hash, 0), valid_to or 0)
+    versions = {
+        seq: version
+        for seq, version in ManifestVersion.objects.filter(seq__in=set(latest.values())).values_list("seq", "version")
+        if seq is not None
+    }
+    return {entry_hash: versions.get(valid_to, "") for entry_hash, valid_to in latest.items()}

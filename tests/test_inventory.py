@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
 from django.test import Client
 from django.utils.html import escape
 
-from manifest.lookup import forget_active_seq, forget_local_summaries
+from manifest.lookup import definitions, forget_active_seq, forget_local_summaries
 from manifest.sync import manifest_sync
 from tests.fakebungie.items import ItemSpec
 from tests.support import log_in
@@ -25,6 +26,17 @@ def fake_items(bungie, **where) -> list[dict]:
 
 def vault_item(bungie, **where) -> dict:
     return next(i for i in fake_items(bungie, place="vault", instanced=True, **where))
+
+
+def name_of(item: dict) -> str:
+    """The item's name as DVR says it (from the synced manifest)."""
+    return definitions("DestinyInventoryItemDefinition", [item["item_hash"]])[item["item_hash"]][
+        "displayProperties"]["name"]
+
+
+def said(response) -> str:
+    """What the page says, as a player reads it (entities decoded)."""
+    return html.unescape(response.content.decode())
 
 
 def profile_calls(bungie) -> int:
@@ -191,7 +203,11 @@ def test_an_item_page_offers_the_moves_that_fit_where_the_item_is(client, player
 
     assert "Move to vault" in on_titan and "Move to Hunter" in on_titan and "Move to Warlock" in on_titan
     assert "Move to Titan" not in on_titan and "Equip on Titan" in on_titan
-    assert 'name="to"' not in worn and 'name="character"' not in worn and "Pull from postmaster" not in worn
+    # An equipped item moves too (DVR equips another in its place first), and is not
+    # offered to be equipped where it already is.
+    wearer = {TITAN: "Titan", HUNTER: "Hunter", WARLOCK: "Warlock"}[equipped["character_id"]]
+    assert "Move to vault" in worn and f"Equip on {wearer}" not in worn and f"Move to {wearer}" not in worn
+    assert "Pull from postmaster" not in worn
     assert "Pull from postmaster" in in_postmaster
     assert 'name="to"' not in in_postmaster and 'name="character"' not in in_postmaster
 
@@ -209,7 +225,7 @@ def test_moving_an_item_from_the_vault_to_a_character_moves_it_at_bungie_and_on_
 
     moved = next(i for i in fake_items(synced) if i["key"] == item["key"])
     assert (moved["place"], moved["character_id"]) == ("inventory", TITAN)
-    assert "Moved." in response.content.decode()
+    assert f"Moved {name_of(item)} to your Titan." in said(response)
     page = page_of(client)
     titan = page.split(f'id="char-{TITAN}"')[1].split('id="char-')[0]
     assert f'data-item="{item["key"]}"' in titan
@@ -220,7 +236,7 @@ def test_equipping_moves_the_item_to_the_character_first(client, player, synced)
 
     response = client.post("/inventory/equip/", {"item": item["key"], "character": HUNTER}, follow=True)
 
-    assert "Equipped." in response.content.decode()
+    assert f"Equipped {name_of(item)} on your Hunter." in said(response)
     equipped = next(i for i in fake_items(synced) if i["key"] == item["key"])
     assert (equipped["place"], equipped["character_id"]) == ("equipped", HUNTER)
 
@@ -230,7 +246,7 @@ def test_moving_between_characters_goes_through_the_vault(client, player, synced
 
     response = client.post("/inventory/move/", {"item": item["key"], "to": WARLOCK}, follow=True)
 
-    assert "Moved." in response.content.decode()
+    assert f"Moved {name_of(item)} to your Warlock." in said(response)
     moved = next(i for i in fake_items(synced) if i["key"] == item["key"])
     assert (moved["place"], moved["character_id"]) == ("inventory", WARLOCK)
     assert synced.app.stats()["counts"].get("transferitem", 0) == 2
@@ -246,8 +262,8 @@ def test_when_the_second_half_of_a_character_move_fails_the_item_is_safe_in_the_
 
     response = client.post("/inventory/move/", {"item": item["key"], "to": WARLOCK}, follow=True)
 
-    body = response.content.decode()
-    assert "The item is in the vault" in body and "no room" in body
+    body = said(response)
+    assert f"{name_of(item)} is in the vault: the move to your Warlock failed." in body and "no room" in body
     assert next(i for i in fake_items(synced) if i["key"] == item["key"])["place"] == "vault"
 
 
@@ -258,7 +274,8 @@ def test_pulling_from_the_postmaster(client, player, synced):
 
     response = client.post("/inventory/pull/", {"item": item["key"]}, follow=True)
 
-    assert "Pulled from the postmaster." in response.content.decode()
+    owner = {TITAN: "Titan", HUNTER: "Hunter", WARLOCK: "Warlock"}[item["character_id"]]
+    assert f"Pulled {name_of(item)} from the postmaster to your {owner}." in said(response)
     assert next(i for i in fake_items(synced) if i["key"] == item["key"])["place"] == "inventory"
 
 
@@ -332,7 +349,7 @@ def test_an_item_already_moved_elsewhere_is_explained_and_refreshed(client, play
     response = client.post("/inventory/move/", {"item": item["key"], "to": HUNTER}, follow=True)
 
     assert response.status_code == 200
-    assert "no longer where it was" in response.content.decode() or "Moved." in response.content.decode()
+    assert "no longer where it was" in said(response) or f"Moved {name_of(item)} to your Hunter." in said(response)
 
 
 def test_throttling_during_a_transfer_is_waited_out(client, player, synced):
@@ -341,7 +358,7 @@ def test_throttling_during_a_transfer_is_waited_out(client, player, synced):
 
     response = client.post("/inventory/move/", {"item": item["key"], "to": TITAN}, follow=True)
 
-    assert "Moved." in response.content.decode()
+    assert f"Moved {name_of(item)} to your Titan." in said(response)
     assert synced.app.stats()["counts"]["actions"] == 2
 
 
@@ -492,3 +509,96 @@ def test_an_empty_vault_renders(client, db, settings):
         page = page_of(client)
 
     assert "The vault is empty." in page
+
+
+# --- saying what happened, and moves a player expects --------------------------------------------
+def fake_item(bungie, key: str) -> dict:
+    return next(i for i in fake_items(bungie) if i["key"] == key)
+
+
+def test_equip_is_offered_only_where_the_class_fits_and_refused_before_bungie_is_asked(client, player, synced):
+    armor = next(i for i in fake_items(synced, place="vault", instanced=True, item_type=2, class_type=0))
+
+    page = page_of(client, f"/inventory/item/{armor['key']}/")
+    before = synced.app.stats()["counts"].get("actions", 0)
+    response = client.post("/inventory/equip/", {"item": armor["key"], "character": HUNTER}, follow=True)
+
+    assert "Equip on Titan" in page and "Equip on Hunter" not in page and "Equip on Warlock" not in page
+    assert "Move to Hunter" in page
+    assert f"{name_of(armor)} can't be equipped by your Hunter: it is for another class." in said(response)
+    assert synced.app.stats()["counts"].get("actions", 0) == before
+    assert fake_item(synced, armor["key"])["place"] == "vault"
+
+
+def test_moving_an_equipped_item_equips_another_from_that_slot_in_its_place_first(client, player, synced):
+    worn = next(i for i in fake_items(synced, place="equipped", character_id=TITAN, instanced=True, item_type=3))
+    spares = {i["key"] for i in fake_items(synced, place="inventory", character_id=TITAN, instanced=True,
+                                           bucket_hash=worn["bucket_hash"])}
+    assert spares, "the fake's Titan carries other weapons for that slot"
+
+    response = client.post("/inventory/move/", {"item": worn["key"], "to": "vault"}, follow=True)
+
+    assert f"in its place, and moved {name_of(worn)} to the vault." in said(response)
+    assert fake_item(synced, worn["key"])["place"] == "vault"
+    now = fake_items(synced, place="equipped", character_id=TITAN, bucket_hash=worn["bucket_hash"])
+    assert len(now) == 1 and now[0]["key"] in spares
+
+
+def test_when_equipping_fails_after_the_move_the_player_is_told_where_the_item_now_is(client, player, synced):
+    item = vault_item(synced, item_type=3, tier_type=6)
+    worn = next(i for i in synced.app.player.items.values()
+                if i.place == "equipped" and i.character_id == HUNTER and i.item_type == 3
+                and i.bucket_hash != item["bucket_hash"])
+    worn.tier_type = 6  # the Hunter already wears an exotic weapon in another slot: Bungie says 1641
+
+    response = client.post("/inventory/equip/", {"item": item["key"], "character": HUNTER}, follow=True)
+
+    assert (f"{name_of(item)} is now on your Hunter, but it could not be equipped: Only one exotic weapon"
+            in said(response))
+    assert (fake_item(synced, item["key"])["place"], fake_item(synced, item["key"])["character_id"]) == (
+        "inventory", HUNTER
+    )
+
+
+def test_a_filter_typed_on_the_page_reuses_the_profile_bungie_gave_seconds_ago(client, player, synced, settings):
+    settings.PROFILE_REUSE_SECONDS = 30
+    page_of(client)
+    asked = profile_calls(synced)
+
+    for query in ("is:weapon", "is:armor", "tier:exotic"):
+        assert client.get("/inventory/", {"q": query}, HTTP_HX_REQUEST="true").status_code == 200
+
+    assert profile_calls(synced) == asked
+    page_of(client)  # a whole page (or its refresh) asks Bungie again
+    assert profile_calls(synced) == asked + 1
+
+
+def test_with_no_reuse_window_every_filter_asks_bungie(client, player, synced, settings):
+    settings.PROFILE_REUSE_SECONDS = 0
+    page_of(client)
+    asked = profile_calls(synced)
+
+    for query in ("is:weapon", "is:armor"):
+        client.get("/inventory/", {"q": query}, HTTP_HX_REQUEST="true")
+
+    assert profile_calls(synced) == asked + 2
+
+
+def test_an_item_whose_definition_bungie_removed_is_said_to_be_removed_not_new(client, player, synced):
+    base = synced.app.current.items
+    spec = ItemSpec(count=base.count, seed=base.seed, removed=0.02)
+    published = synced.app.publish(items=spec)
+    gone = sorted(spec.removed_hashes())[0]
+    key = synced.app.add_item(gone, place="vault")
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+
+    page = html.unescape(page_of(client))
+    item_page = html.unescape(page_of(client, f"/inventory/item/{key}/"))
+
+    removed = sum(1 for i in fake_items(synced) if i["item_hash"] in spec.removed_hashes())
+    assert removed > 1
+    assert (f"{removed} items no longer in the manifest: Bungie removed their definitions in {published.version}, "
+            "so DVR can't name them.") in page
+    assert "not in DVR's manifest yet" not in page
+    assert f"Bungie removed this item's definition from the manifest ({published.version})" in item_page

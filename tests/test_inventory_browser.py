@@ -40,7 +40,7 @@ def test_a_player_sees_filters_moves_and_equips(synced_site, bungie, page):
                 if i["place"] == "vault" and i["item_type"] == 3 and i["tier_type"] == 5)
     page.goto(f"{synced_site}/inventory/item/{item['key']}/")
     page.get_by_role("button", name="Move to Hunter").click()
-    expect(page.get_by_text("Moved.")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Moved .+ to your Hunter\.$"))).to_be_visible()
     assert (fake_item(bungie, item["key"])["place"], fake_item(bungie, item["key"])["character_id"]) == (
         "inventory", HUNTER
     )
@@ -50,7 +50,7 @@ def test_a_player_sees_filters_moves_and_equips(synced_site, bungie, page):
     # Equip it.
     page.goto(f"{synced_site}/inventory/item/{item['key']}/")
     page.get_by_role("button", name="Equip on Hunter").click()
-    expect(page.get_by_text("Equipped.")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Equipped .+ on your Hunter\.$"))).to_be_visible()
     assert fake_item(bungie, item["key"])["place"] == "equipped"
 
     # Move something the Titan carries to the Warlock (through the vault).
@@ -58,7 +58,7 @@ def test_a_player_sees_filters_moves_and_equips(synced_site, bungie, page):
                    if i["place"] == "inventory" and i["character_id"] == TITAN and i["instanced"])
     page.goto(f"{synced_site}/inventory/item/{carried['key']}/")
     page.get_by_role("button", name="Move to Warlock").click()
-    expect(page.get_by_text("Moved.")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Moved .+ to your Warlock\.$"))).to_be_visible()
     assert (fake_item(bungie, carried["key"])["place"], fake_item(bungie, carried["key"])["character_id"]) == (
         "inventory", WARLOCK
     )
