@@ -25,7 +25,7 @@ from dvr.lib import bungie
 from dvr.lib.cache import cache_or
 from inventory import filters
 from inventory.profile import POSTMASTER_BUCKET, VAULT_BUCKET, CharacterComponent, OwnedItem, Profile
-from manifest.history import removed_in
+from manifest.history import removed_in, version_names
 from manifest.lookup import VALID_FROM, Definitions, active_seq, lookup
 from manifest.models import ManifestState
 
@@ -86,6 +86,7 @@ class ItemView:
     power: int | None = None
     known: bool = False
     changed_in_latest: bool = False
+    changed_in: str = ""  # the version its definition came in as it is (set when a filter asks)
     stats: list[tuple[str, int]] = field(default_factory=list)
     perks: list[tuple[str, str]] = field(default_factory=list)  # (name, icon)
     # The item page's buttons (`set_actions`); a tile needs none of them.
@@ -299,7 +300,13 @@ def build_page(
 
     query = filters.parse_query(query_text)
     order = filters.sort_key(sort if sort in filters.SORTS else "power")
-    shown = [i for i in items.values() if query.matches(i)]
+    latest = manifest_version()
+    if query.uses("changed"):  # changed:<version> reads the version each definition came in
+        names = version_names()
+        for item in items.values():
+            seq_from = (definitions.get(item.item_hash) or {}).get(VALID_FROM)
+            item.changed_in = names.get(seq_from, "") if isinstance(seq_from, int) else ""
+    shown = query.filter(items.values(), latest_version=latest)
     shown_keys = {i.key for i in shown}
 
     def grouped(selection: list[ItemView]) -> list[tuple[str, list[ItemView]]]:
@@ -347,7 +354,7 @@ def build_page(
         page.notices.extend(unknown_notices(unknown))
     if query.ignored:
         page.notices.append("Ignored in the filter: " + ", ".join(query.ignored[:5]))
-    page.manifest_version = manifest_version()
+    page.manifest_version = latest
     return page
 
 

@@ -757,6 +757,12 @@ class ParsedQuery:
         """Whether the query filters anything out (an empty or all-ignored query does not)."""
         return self.predicate is not None or not self.valid
 
+    def uses(self, *keys: str) -> bool:
+        """Whether any of these keywords (``perk``, ``stat``, ``changed`` …) appears: what a
+        page must prepare for its items before filtering (the rest costs nothing)."""
+        wanted = {key.lower() for key in keys}
+        return _uses(self.tree, lambda f: f.key.lower() in wanted)
+
     @property
     def needs_context(self) -> bool:
         """Whether the query reads the whole set (is:dupe, is:dupelower, changed:latest)."""

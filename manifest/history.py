@@ -210,3 +210,10 @@ def removed_in(entity_type: str, hashes: Iterable[int], *, language: str | None 
         if seq is not None
     }
     return {entry_hash: versions.get(valid_to, "") for entry_hash, valid_to in latest.items()}
+
+
+def version_names() -> dict[int, str]:
+    """Every synced version's sequence number and version string (a few hundred rows at
+    most: one per Bungie publish DVR synced)."""
+    return {seq: version for seq, version in ManifestVersion.objects.exclude(seq=None).values_list("seq", "version")
+            if seq is not None}

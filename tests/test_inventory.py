@@ -602,3 +602,24 @@ def test_an_item_whose_definition_bungie_removed_is_said_to_be_removed_not_new(c
             "so DVR can't name them.") in page
     assert "not in DVR's manifest yet" not in page
     assert f"Bungie removed this item's definition from the manifest ({published.version})" in item_page
+
+
+def test_the_page_filters_by_the_manifest_version_an_items_definition_came_in(client, player, synced):
+    base = synced.app.current.items
+    spec = ItemSpec(count=base.count, seed=base.seed, changed=0.3)
+    published = synced.app.publish(items=spec)
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+    changed = {i["key"] for i in fake_items(synced, instanced=True) if i["item_hash"] in spec.changed_hashes()}
+    assert changed
+
+    latest = page_of(client, "/inventory/?q=changed:latest")
+    by_version = page_of(client, f"/inventory/?q=changed:{published.version}")
+    unchanged = page_of(client, "/inventory/?q=-changed:latest")
+
+    def instances(page: str) -> set[str]:
+        return set(re.findall(r'data-item="(\d+)"', page))
+
+    everything = instances(page_of(client))
+    assert instances(latest) == instances(by_version) == changed & everything
+    assert instances(unchanged) == everything - changed
