@@ -21,6 +21,8 @@ from manifest.lookup import active_seq, lookup
 
 MIN_ITEMS, MAX_ITEMS = 2, 10
 Group = tuple[str, ...]
+# A weapon's fire rate, charge and draw time are its archetype, not better or worse: unmarked.
+UNRANKED = frozenset({rolls.RPM, rolls.CHARGE_TIME, rolls.DRAW_TIME})
 
 
 class CompareRefused(Exception):
@@ -177,7 +179,8 @@ def _page(*, profile: Profile, owned: list[OwnedItem], title: str) -> ComparePag
             names.setdefault(line.stat_hash, line.name)
     for stat_hash, name in names.items():
         cells = [next((s for s in c.roll.stats if s.stat_hash == stat_hash), None) for c in compared]
-        _mark_best([cell for cell in cells if cell is not None])
+        if stat_hash not in UNRANKED:
+            _mark_best([cell for cell in cells if cell is not None])
         page.stats.append(StatRow(name=name, cells=cells))
     if all(c.roll.total is not None for c in compared) and compared:
         totals = [rolls.StatLine(stat_hash=0, name="Total", value=c.roll.total or 0, base=c.roll.total or 0,
