@@ -51,7 +51,7 @@ S4_FRACTIONS: dict[str, float] = {"changed": 0.01, "added": 0.005, "removed": 0.
 # P3's publishes: 1% of items changed (none added or removed: every item of the player
 # stays known, so no page queues a manifest check), then back.
 P3_FRACTIONS: dict[str, float] = {"changed": 0.01}
-PROFILE_COMPONENTS = "100,102,103,200,201,205,300,305"  # what the page asks for (inventory/fetch.py)
+PROFILE_COMPONENTS = "100,102,103,200,201,205,300,304,305,310"  # what the page asks for (inventory/fetch.py)
 
 
 @dataclass

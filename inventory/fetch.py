@@ -36,8 +36,9 @@ from inventory.snapshots import (
 
 logger = logging.getLogger(__name__)
 
-# Profile, characters, inventories, equipment, item instances and sockets.
-PROFILE_COMPONENTS = "100,102,103,200,201,205,300,305"
+# Profile, characters, inventories, equipment, item instances, stats (304), sockets (305) and
+# reusable plugs (310): the last three are the rolls an item page and compare show.
+PROFILE_COMPONENTS = "100,102,103,200,201,205,300,304,305,310"
 ALERTS_SECONDS = 300
 ALERTS_KEY = "bungie:alerts"
 

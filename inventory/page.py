@@ -23,7 +23,7 @@ from django.utils import timezone
 from dvr.accounts.models import BungieAccount
 from dvr.lib import bungie
 from dvr.lib.cache import cache_or
-from inventory import filters
+from inventory import filters, rolls
 from inventory.profile import POSTMASTER_BUCKET, VAULT_BUCKET, CharacterComponent, OwnedItem, Profile
 from manifest.history import removed_in, version_names
 from manifest.lookup import VALID_FROM, Definitions, active_seq, lookup
@@ -146,6 +146,8 @@ class ItemDetail:
     owner_name: str  # the class of the character holding it; "" in the vault
     manifest_version: str  # "" unless the item changed in it (the page links to the change)
     removed_in: str = ""  # an unknown item Bungie removed: the version that removed it ("" if new)
+    roll: rolls.Roll | None = None
+    compare_query: str = ""  # the filter compare uses to put this item beside others like it
 
 
 # --- one item --------------------------------------------------------------------------------------
@@ -222,37 +224,30 @@ def set_actions(
 def item_page(*, profile: Profile, key: str) -> ItemDetail | None:
     """The page of the item ``key`` (`ItemView.key`), None when the player has no such item.
 
-    Two lookups: the item's full definition (its stats), then the summaries of the item,
-    its plugs, its stats and the characters' classes (names and icons)."""
+    One lookup of full definitions for the item and its roll (the item, its plugs, stats
+    and socket categories: `rolls.roll_wanted`) and the characters' classes; a second only
+    when the definition names a category or stat the profile did not (`rolls.roll_missing`).
+    The item's summary (in each process's memory) says whether the latest manifest changed it."""
     owned = profile.find(key) or next((o for o in reversed(profile.items) if o.key == key), None)
     if owned is None:
         return None
     seq = active_seq()
-    definition = lookup({ITEMS: [owned.item_hash]}, seq=seq)[ITEMS].get(owned.item_hash) or {}
-    stats = [s for s in ((definition.get("stats") or {}).get("stats") or {}).values() if isinstance(s, dict)]
-    sockets = ((profile.sockets.get(owned.instance_id) or {}).get("sockets") or []) if owned.instance_id else []
-    plugs = [s["plugHash"] for s in sockets if s.get("plugHash")]
-    found = lookup(
-        {
-            ITEMS: [owned.item_hash, *plugs],
-            STATS: _hashes(s.get("statHash") for s in stats),
-            CLASSES: _hashes(c.get("classHash") for c in profile.characters.values()),
-        },
-        seq=seq,
-        view="summary",
-    )
+    wanted: dict[str, set[int]] = {
+        **rolls.roll_wanted(profile=profile, owned=[owned]),
+        CLASSES: _hashes(c.get("classHash") for c in profile.characters.values()),
+    }
+    found = lookup(wanted, seq=seq)
+    if missing := rolls.roll_missing(found=found, asked=wanted, owned=[owned]):
+        for entity, more in lookup(missing, seq=seq).items():
+            found[entity].update(more)
     client = bungie.client()
     item = item_view(owned, definition=found[ITEMS].get(owned.item_hash), profile=profile, client=client)
-    item.changed_in_latest = item.known and item.item_hash in _changed_in_latest(found[ITEMS], seq)
-    item.stats = [
-        (_name(found[STATS].get(s["statHash"]), f"Stat {s['statHash']}"), int(s.get("value") or 0))
-        for s in stats
-        if s.get("value") and s.get("statHash") != POWER_STAT and _name(found[STATS].get(s["statHash"]), "")
-    ]
-    for plug in plugs:
-        display = (found[ITEMS].get(plug) or {}).get("displayProperties") or {}
-        item.perks.append((display.get("name") or "Unknown perk", client.url(display["icon"])
-                           if display.get("icon") else ""))
+    summary = lookup({ITEMS: [owned.item_hash]}, seq=seq, view="summary")[ITEMS]
+    item.changed_in_latest = item.known and item.item_hash in _changed_in_latest(summary, seq)
+    roll = rolls.roll_build(profile=profile, owned=owned, found=found, client=client)
+    # The filter language reads these two: the roll's visible numbers and inserted plugs.
+    item.stats = [(s.name, s.value) for s in roll.stats]
+    item.perks = [(p.name, p.icon) for c in roll.categories for col in c.columns if (p := col.inserted)]
     names = {cid: _class_name(c, found[CLASSES]) for cid, c in profile.characters.items()}
     item_class = (found[ITEMS].get(owned.item_hash) or {}).get("classType")
     set_actions(
@@ -268,6 +263,9 @@ def item_page(*, profile: Profile, key: str) -> ItemDetail | None:
         owner_name=names.get(item.owner or "", ""),
         manifest_version=manifest_version() if item.changed_in_latest else "",
         removed_in=removed.get(item.item_hash, "") or ("an earlier version" if item.item_hash in removed else ""),
+        roll=roll,
+        compare_query=rolls.compare_query(kind=item.kind, type_name=item.type_name, slot=item.slot,
+                                          class_type=item_class if isinstance(item_class, int) else 3),
     )
 
 

@@ -68,6 +68,7 @@ class InstanceComponent(TypedDict, total=False):
 class SocketState(TypedDict, total=False):
     plugHash: int
     isEnabled: bool
+    isVisible: bool
 
 
 class SocketsComponent(TypedDict, total=False):
@@ -85,7 +86,7 @@ class ProfileResponse(TypedDict, total=False):
     characterInventories: dict[str, Any]  # data: {characterId: {items: [ItemComponent]}}
     characterEquipment: dict[str, Any]  # data: {characterId: {items: [ItemComponent]}}
     characters: dict[str, Any]  # data: {characterId: CharacterComponent}
-    itemComponents: dict[str, Any]  # instances / sockets: {data: {itemInstanceId: ...}}
+    itemComponents: dict[str, Any]  # instances / stats / sockets / reusablePlugs: {data: {itemInstanceId: ...}}
 
 
 Location = Literal["character", "vault", "postmaster"]
@@ -125,7 +126,8 @@ class ProfileOutOfStep(Exception):
 class Profile:
     """A GetProfile ``Response``, parsed once. Read it; never change it (see `moved`)."""
 
-    __slots__ = ("_by_instance", "_response", "characters", "instances", "items", "minted", "sockets")
+    __slots__ = ("_by_instance", "_response", "characters", "instances", "items", "minted", "reusable_plugs",
+                 "sockets", "stats")
 
     def __init__(self, response: ProfileResponse) -> None:
         self._response = response
@@ -134,6 +136,9 @@ class Profile:
         components = response.get("itemComponents") or {}
         self.instances = cast(dict[str, InstanceComponent], _data(components.get("instances")))
         self.sockets = cast(dict[str, SocketsComponent], _data(components.get("sockets")))
+        # Components 304 (ItemStats) and 310 (ItemReusablePlugs), what an item's roll reads.
+        self.stats: dict[str, Any] = _data(components.get("stats"))
+        self.reusable_plugs: dict[str, Any] = _data(components.get("reusablePlugs"))
         self.minted = _parse_time(response.get("responseMintedTimestamp"))
         self._by_instance: dict[str, OwnedItem] | None = None  # built by the first `find`: a page view needs none
 

@@ -11,4 +11,6 @@ urlpatterns = [
     path("inventory/pull/", views.pull, name="pull"),
     path("inventory/vault-matching/", views.vault_matching, name="vault-matching"),
     path("inventory/search/help/", views.search_help, name="search-help"),
+    path("inventory/item/<str:item_id>/quick/", views.item_quick, name="item-quick"),
+    path("inventory/compare/", views.compare, name="compare"),
 ]

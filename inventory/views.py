@@ -14,6 +14,7 @@ from django_htmx.middleware import HtmxDetails
 from dvr.accounts.tokens import bungie_account_for
 from inventory import filters
 from inventory.actions import ActionResult, item_equip, item_move, item_pull, items_vault_matching
+from inventory.compare import CompareRefused, compare_for
 from inventory.fetch import ProfileUnavailable, inventory_page, item_detail
 
 
@@ -112,3 +113,36 @@ def search_help(request: HttpRequest) -> HttpResponse:
     for keyword in filters.KEYWORDS:
         groups.setdefault(keyword.group, []).append(keyword)
     return render(request, "inventory/search_help.html", {"groups": groups})
+
+
+# --- an item's quick view and compare ---------------------------------------------------------------
+@never_cache
+@require_GET
+def item_quick(request: HtmxHttpRequest, item_id: str) -> HttpResponse:
+    """The quick view of a tile: the partial for htmx's panel, the item's full page otherwise."""
+    account = bungie_account_for(request.user)
+    try:
+        detail = item_detail(account=account, item_id=item_id[:40])
+    except ProfileUnavailable as unavailable:
+        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
+    if detail is None:
+        raise Http404("no such item in your inventory")
+    template = "inventory/snippets/item_quick.html" if request.htmx else "inventory/item.html"
+    return render(request, template, {"item": detail.item, "detail": detail})
+
+
+@never_cache
+@require_GET
+def compare(request: HttpRequest) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    ids = [i.strip()[:40] for i in request.GET.get("items", "")[:1000].split(",") if i.strip()]
+    query = request.GET.get("q", "")[: filters.MAX_QUERY_LENGTH]
+    try:
+        page = compare_for(account=account, ids=ids, query_text=query)
+    except ProfileUnavailable as unavailable:
+        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
+    except CompareRefused as refused:
+        return render(request, "inventory/compare.html", {"refused": str(refused), "query": query}, status=400)
+    if page is None:
+        raise Http404("no such item in your inventory")
+    return render(request, "inventory/compare.html", {"page": page, "query": query})
