@@ -161,11 +161,7 @@ def _page(*, profile: Profile, owned: list[OwnedItem], title: str) -> ComparePag
     """The compared items' rolls from one lookup of full definitions (a second only for what
     their definitions name beyond it), stat rows with the best marked, perk rows."""
     seq = active_seq()
-    wanted = rolls.roll_wanted(profile=profile, owned=owned)
-    found = lookup(wanted, seq=seq)
-    if missing := rolls.roll_missing(found=found, asked=wanted, owned=owned):
-        for entity, more in lookup(missing, seq=seq).items():
-            found[entity].update(more)
+    found = rolls.roll_definitions(profile=profile, owned=owned, seq=seq)
     client = bungie.client()
     compared = [
         Compared(item=item_view(o, definition=found[rolls.ITEMS].get(o.item_hash), profile=profile, client=client),

@@ -87,8 +87,12 @@ class ItemView:
     known: bool = False
     changed_in_latest: bool = False
     changed_in: str = ""  # the version its definition came in as it is (set when a filter asks)
-    stats: list[tuple[str, int]] = field(default_factory=list)
-    perks: list[tuple[str, str]] = field(default_factory=list)  # (name, icon)
+    # What perk:, stat: and basestat: filters read (`attach_rolls`; the item page's roll):
+    # every plug in its visible sockets and their alternatives, stats by lower-case name.
+    perks: list[rolls.Plug] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+    base_stats: dict[str, int] = field(default_factory=dict)
+    random_roll: bool = False  # a column offers more than one perk
     # The item page's buttons (`set_actions`); a tile needs none of them.
     can_pull: bool = False
     can_vault: bool = False
@@ -193,6 +197,29 @@ def item_views(*, profile: Profile, owned: Iterable[OwnedItem]) -> list[ItemView
 ANY_CLASS = 3  # DestinyClass "Unknown": every class may use it
 
 
+# Filters that read an item's roll: their items need it built first (`attach_rolls`).
+ROLL_KEYWORDS = ("perk", "perkname", "exactperk", "stat", "basestat")
+
+
+def _read_roll(item: ItemView, roll: rolls.Roll) -> None:
+    item.perks = [plug for c in roll.categories for col in c.columns for plug in col.plugs if not plug.empty]
+    item.stats = {line.name.lower(): line.value for line in roll.stats}
+    item.base_stats = {line.name.lower(): line.base for line in roll.stats}
+    item.random_roll = any(len(col.plugs) > 1 for c in roll.categories for col in c.columns)
+
+
+def attach_rolls(items: Iterable[ItemView], *, profile: Profile, seq: int | None) -> None:
+    """Give every instanced item its perks and stats, for a filter that reads them: one
+    lookup of full definitions (the items and every plug they hold or offer). Only done
+    when the filter asks (a plain page needs none of it)."""
+    by_id = {i.instance_id: i for i in items if i.instance_id}
+    owned = [o for key in by_id if (o := profile.find(key)) is not None]
+    found = rolls.roll_definitions(profile=profile, owned=owned, seq=seq)
+    client = bungie.client()
+    for o in owned:
+        _read_roll(by_id[o.instance_id or ""], rolls.roll_build(profile=profile, owned=o, found=found, client=client))
+
+
 def set_actions(
     item: ItemView, *, characters: Sequence[tuple[str, str, int | None]], item_class: int | None = None
 ) -> None:
@@ -232,22 +259,14 @@ def item_page(*, profile: Profile, key: str) -> ItemDetail | None:
     if owned is None:
         return None
     seq = active_seq()
-    wanted: dict[str, set[int]] = {
-        **rolls.roll_wanted(profile=profile, owned=[owned]),
-        CLASSES: _hashes(c.get("classHash") for c in profile.characters.values()),
-    }
-    found = lookup(wanted, seq=seq)
-    if missing := rolls.roll_missing(found=found, asked=wanted, owned=[owned]):
-        for entity, more in lookup(missing, seq=seq).items():
-            found[entity].update(more)
+    classes = _hashes(c.get("classHash") for c in profile.characters.values())
+    found = rolls.roll_definitions(profile=profile, owned=[owned], seq=seq, also={CLASSES: classes})
     client = bungie.client()
     item = item_view(owned, definition=found[ITEMS].get(owned.item_hash), profile=profile, client=client)
     summary = lookup({ITEMS: [owned.item_hash]}, seq=seq, view="summary")[ITEMS]
     item.changed_in_latest = item.known and item.item_hash in _changed_in_latest(summary, seq)
     roll = rolls.roll_build(profile=profile, owned=owned, found=found, client=client)
-    # The filter language reads these two: the roll's visible numbers and inserted plugs.
-    item.stats = [(s.name, s.value) for s in roll.stats]
-    item.perks = [(p.name, p.icon) for c in roll.categories for col in c.columns if (p := col.inserted)]
+    _read_roll(item, roll)
     names = {cid: _class_name(c, found[CLASSES]) for cid, c in profile.characters.items()}
     item_class = (found[ITEMS].get(owned.item_hash) or {}).get("classType")
     set_actions(
@@ -299,6 +318,8 @@ def build_page(
     query = filters.parse_query(query_text)
     order = filters.sort_key(sort if sort in filters.SORTS else "power")
     latest = manifest_version()
+    if query.uses(*ROLL_KEYWORDS):
+        attach_rolls(items.values(), profile=profile, seq=seq)
     if query.uses("changed"):  # changed:<version> reads the version each definition came in
         names = version_names()
         for item in items.values():

@@ -23,7 +23,7 @@ from typing import Any
 from dvr.lib import bungie
 from inventory.profile import OwnedItem, Profile
 from inventory.search import WEAPON_TYPES
-from manifest.lookup import Definitions
+from manifest.lookup import Definitions, lookup
 
 ITEMS = "DestinyInventoryItemDefinition"
 STATS = "DestinyStatDefinition"
@@ -156,6 +156,19 @@ def roll_missing(*, found: Mapping[str, Definitions], asked: Mapping[str, set[in
         stats.update(_ints(s.get("statHash") for s in _definition_stats(definition).values()))
     missing = {CATEGORIES: categories - asked.get(CATEGORIES, set()), STATS: stats - asked.get(STATS, set())}
     return {k: v for k, v in missing.items() if v}
+
+
+def roll_definitions(
+    *, profile: Profile, owned: list[OwnedItem], seq: int | None, also: Mapping[str, set[int]] | None = None
+) -> dict[str, Definitions]:
+    """Everything the rolls of ``owned`` need (and ``also``), full views: one lookup, and a
+    second only for what the item definitions name beyond it (`roll_missing`)."""
+    wanted = {**roll_wanted(profile=profile, owned=owned), **(also or {})}
+    found = lookup(wanted, seq=seq)
+    if missing := roll_missing(found=found, asked=wanted, owned=owned):
+        for entity, more in lookup(missing, seq=seq).items():
+            found.setdefault(entity, {}).update(more)
+    return found
 
 
 # --- the roll ------------------------------------------------------------------------------------

@@ -623,3 +623,27 @@ def test_the_page_filters_by_the_manifest_version_an_items_definition_came_in(cl
     everything = instances(page_of(client))
     assert instances(latest) == instances(by_version) == changed & everything
     assert instances(unchanged) == everything - changed
+
+
+def test_the_page_filters_by_each_rolls_perks_and_stats(client, player, synced):
+    truth = synced.app.profile_response({300, 304, 305, 310})["itemComponents"]
+    sockets, offered, stats = (truth[k]["data"] for k in ("sockets", "reusablePlugs", "stats"))
+    plug_names = definitions("DestinyInventoryItemDefinition", [
+        s["plugHash"] for entry in sockets.values() for s in entry["sockets"] if s.get("plugHash")
+    ] + [p["plugItemHash"] for entry in offered.values() for plugs in entry["plugs"].values() for p in plugs])
+
+    def perks_of(key: str) -> set[str]:
+        hashes = [s["plugHash"] for s in sockets.get(key, {}).get("sockets", []) if s.get("isVisible")]
+        hashes += [p["plugItemHash"] for plugs in offered.get(key, {}).get("plugs", {}).values() for p in plugs]
+        return {plug_names[h]["displayProperties"]["name"] for h in hashes if h in plug_names}
+
+    weapon = next(i for i in fake_items(synced, item_type=3, instanced=True) if i["key"] in stats)
+    perk = sorted(perks_of(weapon["key"]) - {""})[0]
+    impact = stats[weapon["key"]]["stats"]["4043523819"]["value"]  # Impact
+
+    by_perk = set(re.findall(r'data-item="(\d+)"', page_of(client, f'/inventory/?q=exactperk:"{perk}"')))
+    by_stat = set(re.findall(r'data-item="(\d+)"', page_of(client, f"/inventory/?q=stat:impact:>={impact}")))
+
+    assert weapon["key"] in by_perk and all(perk in perks_of(key) for key in by_perk)
+    assert weapon["key"] in by_stat
+    assert all(stats[key]["stats"].get("4043523819", {}).get("value", -1) >= impact for key in by_stat)
