@@ -236,9 +236,9 @@ def test_a_staff_member_without_permission_on_versions_cannot_press_the_button(b
     assert broker.queue_size() == 0
 
 
-def test_a_player_who_is_not_staff_cannot_press_the_button(player, broker):
+def test_a_player_who_is_not_staff_cannot_press_the_button(plain_user, broker):
     client = Client()
-    client.force_login(player)
+    client.force_login(plain_user)
 
     response = client.post(REFRESH_BUTTON)
 

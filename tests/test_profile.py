@@ -22,13 +22,14 @@ PLACES = {"vault": ("vault", False), "inventory": ("character", False), "equippe
 
 
 @pytest.fixture(scope="module")
-def fake() -> FakeBungie:
+def fake_app() -> FakeBungie:
+    """The fake's app alone, no server: its player's GetProfile answer, built in process."""
     return FakeBungie()
 
 
 @pytest.fixture
-def profile(fake: FakeBungie) -> Profile:
-    return Profile(fake.profile_response({int(c) for c in PROFILE_COMPONENTS.split(",")}))
+def profile(fake_app: FakeBungie) -> Profile:
+    return Profile(fake_app.profile_response({int(c) for c in PROFILE_COMPONENTS.split(",")}))
 
 
 def where(profile: Profile, instance_id: str) -> tuple[str, str | None, bool, int] | None:
@@ -41,10 +42,10 @@ def carried(profile: Profile, character: str, *, equipped: bool) -> list[OwnedIt
 
 
 # --- parsing ---------------------------------------------------------------------------------------
-def test_a_profile_lists_every_instanced_item_the_player_owns_where_it_is(fake, profile):
+def test_a_profile_lists_every_instanced_item_the_player_owns_where_it_is(fake_app, profile):
     expected = {
         i["key"]: (*PLACES[i["place"]], i["character_id"])
-        for i in fake.player_state()["items"] if i["instanced"]
+        for i in fake_app.player_state()["items"] if i["instanced"]
     }
 
     found = {i.key: (i.location, i.equipped, i.owner) for i in profile.items}
@@ -52,8 +53,8 @@ def test_a_profile_lists_every_instanced_item_the_player_owns_where_it_is(fake, 
     assert found == expected
 
 
-def test_an_item_carries_its_hash_quantity_and_bucket(fake, profile):
-    state = next(i for i in fake.player_state()["items"] if i["place"] == "inventory" and i["instanced"])
+def test_an_item_carries_its_hash_quantity_and_bucket(fake_app, profile):
+    state = next(i for i in fake_app.player_state()["items"] if i["place"] == "inventory" and i["instanced"])
 
     item = profile.find(state["key"])
 
@@ -62,7 +63,7 @@ def test_an_item_carries_its_hash_quantity_and_bucket(fake, profile):
     assert item.key == item.instance_id == state["key"]
 
 
-def test_a_profile_reads_characters_instances_sockets_and_its_minted_time(fake, profile):
+def test_a_profile_reads_characters_instances_sockets_and_its_minted_time(fake_app, profile):
     assert list(profile.characters) == [TITAN, HUNTER, WARLOCK]
     assert profile.characters[TITAN]["classHash"] == 3655393761
     some = next(i for i in profile.items if i.location == "vault")
