@@ -25,7 +25,14 @@ from dvr.lib import bungie
 from dvr.lib.cache import cache_or
 from inventory import filters
 from inventory.profile import (
-    CRAFTED, LOCKED, MASTERWORK, POSTMASTER_BUCKET, VAULT_BUCKET, CharacterComponent, OwnedItem, Profile,
+    CRAFTED,
+    LOCKED,
+    MASTERWORK,
+    POSTMASTER_BUCKET,
+    VAULT_BUCKET,
+    CharacterComponent,
+    OwnedItem,
+    Profile,
 )
 from manifest.lookup import VALID_FROM, Definitions, active_seq, lookup
 from manifest.models import ManifestState, ManifestVersion
@@ -177,7 +184,9 @@ def item_view(
     )
     state = owned.state
     if state:
-        item.locked, item.masterwork, item.crafted = bool(state & LOCKED), bool(state & MASTERWORK), bool(state & CRAFTED)
+        item.locked = bool(state & LOCKED)
+        item.masterwork = bool(state & MASTERWORK)
+        item.crafted = bool(state & CRAFTED)
     if definition is not None:
         display: dict[str, Any] = definition.get("displayProperties") or {}
         inventory: dict[str, Any] = definition.get("inventory") or {}
