@@ -138,6 +138,55 @@ def test_item_tiles_render_what_the_tile_template_did(db, changes):
     assert item_tiles([item, item]) == template.render({"items": [item, item]})
 
 
+def tile_of(page: str, key: str) -> str:
+    match = re.search(rf'<li class="[^"]*" data-item="{key}">.*?</li>', page)
+    assert match, f"no tile for {key}"
+    return match.group(0)
+
+
+def test_tiles_show_tier_power_and_the_state_bits_the_fake_gives_each_instance(client, player, synced):
+    raw = synced.app.profile_response({102, 201, 205, 300})
+    bits = {
+        i["itemInstanceId"]: i.get("state", 0)
+        for component in ("profileInventory",)
+        for i in raw[component]["data"]["items"] if i.get("itemInstanceId")
+    }
+    for component in ("characterInventories", "characterEquipment"):
+        for character in raw[component]["data"].values():
+            bits.update({i["itemInstanceId"]: i.get("state", 0) for i in character["items"] if i.get("itemInstanceId")})
+    instances = raw["itemComponents"]["instances"]["data"]
+    assert any(b & 4 for b in bits.values()) and any(b & 8 for b in bits.values()) and any(b & 1 for b in bits.values())
+
+    page = page_of(client)
+
+    tiers = {6: "exotic", 5: "legendary", 4: "rare", 3: "uncommon", 2: "common"}
+    for item in fake_items(synced, instanced=True):
+        tile = tile_of(page, item["key"])
+        state = bits[item["key"]]
+        assert f'class="item tier-{tiers.get(item["tier_type"], "unknown")}' in tile
+        assert ("masterwork" in tile.split('"')[1]) == bool(state & 4), tile
+        assert ('class="badge crafted"' in tile) == bool(state & 8), tile
+        assert ('class="badge locked"' in tile) == bool(state & 1), tile
+        power = (instances.get(item["key"], {}).get("primaryStat") or {}).get("value")
+        if power:
+            assert f'<span class="power">{power}</span>' in tile
+        name = escape(synced.app.current.items.item(item["item_hash"])["displayProperties"]["name"])
+        assert f'aria-label="{name}' in tile and f'title="{name}' in tile
+        assert f'hx-get="/inventory/item/{item["key"]}/quick/" hx-target="#quick-view"' in tile
+        assert 'class="name"' not in tile  # DIM shows the name on hover, not under the icon
+    assert '<div id="quick-view" aria-live="polite"></div>' in page
+
+
+def test_the_character_switcher_names_each_character_and_the_vault(client, player, synced):
+    page = page_of(client)
+
+    switcher = re.search(r'<nav class="switcher" aria-label="Show">(.*?)</nav>', page, re.S)
+    assert switcher
+    labels = re.findall(r'<label for="(show-[^"]+)">([A-Za-z]+)', switcher.group(1))
+    assert labels == [("show-1", "Titan"), ("show-2", "Hunter"), ("show-3", "Warlock"), ("show-vault", "Vault")]
+    assert page.count('type="radio" name="show"') == 4
+
+
 def test_anonymous_visitors_are_sent_to_log_in(client, db):
     response = client.get("/inventory/?q=is:weapon")
 
