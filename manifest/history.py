@@ -204,6 +204,7 @@ def chart(versions: list[ManifestVersion], *, width: int = 720, height: int = 24
     decades = max(1, math.ceil(max(math.log10(1 + total(v)) for v in shown)))
     slowest = max((v.seconds_to_live or 0) for v in shown) or 1.0
     step = plot_w / len(shown)
+    bar_width = min(max(step - 4, 2), 40)  # a few versions: slim bars, not half the chart each
     every = max(1, math.ceil(len(shown) / 12))  # at most ~12 labels across
     bars, points = [], []
     previous_label = None
@@ -224,11 +225,11 @@ def chart(versions: list[ManifestVersion], *, width: int = 720, height: int = 24
         if v.seconds_to_live is not None:
             seconds_y = round(base - plot_h * v.seconds_to_live / slowest, 1)
             points.append(f"{center:.1f},{seconds_y:.1f}")
-        bars.append(ChartBar(x=round(left + index * step + 2, 1), center=round(center, 1), label=v.version,
+        bars.append(ChartBar(x=round(center - bar_width / 2, 1), center=round(center, 1), label=v.version,
                              short=short, rects=rects, seconds=v.seconds_to_live, seconds_y=seconds_y))
     counts = [Tick(y=round(base - plot_h * d / decades, 1), text=_compact(10**d)) for d in range(decades + 1)]
     seconds = [Tick(y=round(base - plot_h * f, 1), text=f"{slowest * f:.0f}") for f in (0, 0.5, 1)]
-    return {"bars": bars, "width": width, "height": height, "bar_width": round(max(step - 4, 2), 1),
+    return {"bars": bars, "width": width, "height": height, "bar_width": round(bar_width, 1),
             "points": " ".join(points), "slowest": slowest, "left": left, "right": width - right, "top": top,
             "base": base, "count_ticks": counts, "second_ticks": seconds, "label_y": base + 12,
             "middle": round(top + plot_h / 2, 1)}

@@ -182,7 +182,7 @@ def test_the_character_switcher_names_each_character_and_the_vault(client, playe
 
     switcher = re.search(r'<nav class="switcher" aria-label="Show">(.*?)</nav>', page, re.S)
     assert switcher
-    labels = re.findall(r'<label for="(show-[^"]+)">([A-Za-z]+)', switcher.group(1))
+    labels = re.findall(r'<label for="(show-[^"]+)">([A-Za-z]+)</label>', switcher.group(1))
     assert labels == [("show-1", "Titan"), ("show-2", "Hunter"), ("show-3", "Warlock"), ("show-vault", "Vault")]
     assert page.count('type="radio" name="show"') == 4
 
