@@ -228,7 +228,8 @@ def chart(versions: list[ManifestVersion], *, width: int = 720, height: int = 24
         bars.append(ChartBar(x=round(center - bar_width / 2, 1), center=round(center, 1), label=v.version,
                              short=short, rects=rects, seconds=v.seconds_to_live, seconds_y=seconds_y))
     counts = [Tick(y=round(base - plot_h * d / decades, 1), text=_compact(10**d)) for d in range(decades + 1)]
-    seconds = [Tick(y=round(base - plot_h * f, 1), text=f"{slowest * f:.0f}") for f in (0, 0.5, 1)]
+    digits = 1 if slowest < 10 else 0  # a sub-10 s axis of "0, 1, 1" says nothing
+    seconds = [Tick(y=round(base - plot_h * f, 1), text=f"{slowest * f:.{digits}f}") for f in (0, 0.5, 1)]
     return {"bars": bars, "width": width, "height": height, "bar_width": round(bar_width, 1),
             "points": " ".join(points), "slowest": slowest, "left": left, "right": width - right, "top": top,
             "base": base, "count_ticks": counts, "second_ticks": seconds, "label_y": base + 12,

@@ -42,6 +42,12 @@ def test_the_vault_on_a_desktop_and_on_a_phone(synced_site, bungie, page):
         expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()  # all at once
     expect(page.locator(".switcher")).to_be_hidden()
     shoot(page, "vault-1280")
+    # A tile opens the quick view in place (htmx): the page stays, whether or not the
+    # quick view answers yet (htmx leaves #quick-view alone on a 4xx).
+    page.locator("#inventory-body .item a[hx-get]").first.click()
+    page.wait_for_load_state("networkidle")
+    expect(page).to_have_url(re.compile(r"/inventory/$"))
+    expect(page.locator("#inventory-body .item").first).to_be_visible()
     page.goto(synced_site + "/manifest/")
     shoot(page, "manifest-1280")
 
