@@ -24,10 +24,19 @@ from dvr.accounts.models import BungieAccount
 from dvr.lib import bungie
 from dvr.lib.cache import cache_or
 from inventory import filters, rolls
-from inventory.profile import POSTMASTER_BUCKET, VAULT_BUCKET, CharacterComponent, OwnedItem, Profile
+from inventory.profile import (
+    CRAFTED,
+    LOCKED,
+    MASTERWORK,
+    POSTMASTER_BUCKET,
+    VAULT_BUCKET,
+    CharacterComponent,
+    OwnedItem,
+    Profile,
+)
 from manifest.history import removed_in, version_names
 from manifest.lookup import VALID_FROM, Definitions, active_seq, lookup
-from manifest.models import ManifestState
+from manifest.models import ManifestState, ManifestVersion
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +58,11 @@ DAMAGE = {1: "kinetic", 2: "arc", 3: "solar", 4: "void", 6: "stasis", 7: "strand
 # DestinyItemType and TierType enums.
 KINDS = {3: "weapon", 2: "armor", 24: "ghost"}
 TIERS = {6: "exotic", 5: "legendary", 4: "rare", 3: "uncommon", 2: "common"}
+# DestinyClass: 3 is Unknown, which on an item means "any class".
+CLASS_TYPES = {0: "titan", 1: "hunter", 2: "warlock"}
 POWER_STAT = 1935470627
 UNKNOWN_CHECK_SECONDS = 300
+CHANGED_SHOWN = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +99,11 @@ class ItemView:
     known: bool = False
     changed_in_latest: bool = False
     changed_in: str = ""  # the version its definition came in as it is (set when a filter asks)
+    # The item component's ItemState bits, as DIM badges them on the tile.
+    masterwork: bool = False
+    crafted: bool = False
+    locked: bool = False
+    class_name: str = ""  # titan | hunter | warlock; "" when any class can use it
     # What perk:, stat: and basestat: filters read (`attach_rolls`; the item page's roll):
     # every plug in its visible sockets and their alternatives, stats by lower-case name.
     perks: list[rolls.Plug] = field(default_factory=list)
@@ -120,6 +137,15 @@ class CharacterView:
         return f"{self.class_name} ({self.power})"
 
 
+@dataclass(frozen=True, slots=True)
+class ChangedItem:
+    """An item the latest manifest changed, once however many copies the player has."""
+
+    item_hash: int
+    name: str
+    count: int  # how many the player owns
+
+
 @dataclass
 class InventoryPage:
     account: BungieAccount
@@ -135,7 +161,9 @@ class InventoryPage:
     notices: list[str] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     manifest_version: str = ""
-    changed_items: list[ItemView] = field(default_factory=list)
+    changed_items: list[ChangedItem] = field(default_factory=list)  # the first CHANGED_SHOWN, by name
+    changed_distinct: int = 0  # how many distinct items changed (the list may be cut)
+    first_manifest: bool = False  # the active version is the first live one: nothing to compare with
 
     @property
     def age_seconds(self) -> float | None:
@@ -163,6 +191,11 @@ def item_view(
         key=owned.key, instance_id=owned.instance_id, item_hash=owned.item_hash, quantity=owned.quantity,
         bucket_hash=owned.bucket_hash, location=owned.location, owner=owned.owner, equipped=owned.equipped,
     )
+    state = owned.state
+    if state:
+        item.locked = bool(state & LOCKED)
+        item.masterwork = bool(state & MASTERWORK)
+        item.crafted = bool(state & CRAFTED)
     if definition is not None:
         display: dict[str, Any] = definition.get("displayProperties") or {}
         inventory: dict[str, Any] = definition.get("inventory") or {}
@@ -175,6 +208,8 @@ def item_view(
         item.kind = KINDS.get(definition.get("itemType", 0), "")
         item.slot = SLOTS.get(inventory.get("bucketTypeHash") or item.bucket_hash, "")
         item.damage = DAMAGE.get(definition.get("defaultDamageType") or 0, "")
+        class_type = definition.get("classType")
+        item.class_name = CLASS_TYPES.get(class_type, "") if isinstance(class_type, int) else ""
     elif item.bucket_hash in SLOTS:
         item.slot = SLOTS[item.bucket_hash]
     instance = profile.instances.get(owned.instance_id) if owned.instance_id else None
@@ -264,7 +299,7 @@ def item_page(*, profile: Profile, key: str) -> ItemDetail | None:
     client = bungie.client()
     item = item_view(owned, definition=found[ITEMS].get(owned.item_hash), profile=profile, client=client)
     summary = lookup({ITEMS: [owned.item_hash]}, seq=seq, view="summary")[ITEMS]
-    item.changed_in_latest = item.known and item.item_hash in _changed_in_latest(summary, seq)
+    item.changed_in_latest = item.known and item.item_hash in (_changed_in_latest(summary, seq) or ())
     roll = rolls.roll_build(profile=profile, owned=owned, found=found, client=client)
     _read_roll(item, roll)
     names = {cid: _class_name(c, found[CLASSES]) for cid, c in profile.characters.items()}
@@ -307,6 +342,8 @@ def build_page(
     )
     definitions, buckets = found[ITEMS], found[BUCKETS]
     changed = _changed_in_latest(definitions, seq)
+    first_manifest = changed is None
+    changed = changed or set()
 
     client = bungie.client()
     items: dict[str, ItemView] = {}
@@ -366,8 +403,10 @@ def build_page(
         total=len(items),
         minted_at=profile.minted,
         stale_reason=stale_reason,
-        changed_items=sorted((i for i in items.values() if i.changed_in_latest), key=lambda i: i.name)[:50],
+        first_manifest=first_manifest,
     )
+    page.changed_items = _changed_items(items.values())
+    page.changed_distinct = len({i.item_hash for i in items.values() if i.changed_in_latest})
     unknown = [i for i in items.values() if not i.known]
     if unknown:
         page.notices.extend(unknown_notices(unknown))
@@ -405,12 +444,31 @@ def _class_name(character: CharacterComponent, classes: Definitions) -> str:
     return _name(classes.get(character.get("classHash") or 0), "Guardian")
 
 
-def _changed_in_latest(summaries: Definitions, seq: int | None) -> set[int]:
+def _changed_in_latest(summaries: Definitions, seq: int | None) -> set[int] | None:
     """Which of these items the newest live version added or changed: those whose
-    definition first appeared in it (the summary carries its version; no query)."""
+    definition first appeared in it (the summary carries its version). None when that
+    version is the first DVR put live: every definition "first appeared" in it, and
+    calling the whole vault changed tells the player nothing. That takes one indexed
+    query, and only when some item looks changed."""
     if not seq:
         return set()
-    return {item_hash for item_hash, summary in summaries.items() if summary.get(VALID_FROM) == seq}
+    changed = {item_hash for item_hash, summary in summaries.items() if summary.get(VALID_FROM) == seq}
+    if changed and not ManifestVersion.objects.filter(seq__lt=seq, live_at__isnull=False).exists():
+        return None
+    return changed
+
+
+def _changed_items(items: Iterable[ItemView]) -> list[ChangedItem]:
+    """The changed items once each, with how many of each the player owns (stacks
+    count their quantity), by name: "Drang (14 of yours)", not Drang fourteen times."""
+    counts: dict[int, int] = defaultdict(int)
+    names: dict[int, str] = {}
+    for item in items:
+        if item.changed_in_latest:
+            counts[item.item_hash] += item.quantity if not item.instance_id else 1
+            names[item.item_hash] = item.name
+    ordered = sorted(counts, key=lambda h: (names[h].casefold(), h))[:CHANGED_SHOWN]
+    return [ChangedItem(item_hash=h, name=names[h], count=counts[h]) for h in ordered]
 
 
 def unknown_notices(unknown: Sequence[ItemView]) -> list[str]:

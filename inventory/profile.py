@@ -27,6 +27,8 @@ POSTMASTER_BUCKET = 215593132
 ON_CHARACTER, IN_VAULT = 1, 2
 # DestinyItemComponent.transferStatus: 1 ItemIsEquipped, 0 CanTransfer.
 CAN_TRANSFER, IS_EQUIPPED = 0, 1
+# DestinyItemComponent.state (ItemState, a bit field).
+LOCKED, MASTERWORK, CRAFTED = 1, 4, 8
 
 
 # --- the shapes of Bungie's JSON that DVR reads (Destiny.Responses.DestinyProfileResponse) ----------
@@ -39,6 +41,7 @@ class ItemComponent(TypedDict, total=False):
     bucketHash: int
     location: int
     transferStatus: int
+    state: int  # ItemState bits: Locked 1, Tracked 2, Masterwork 4, Crafted 8, HighlightedObjective 16
 
 
 class CharacterComponent(TypedDict, total=False):
@@ -112,6 +115,12 @@ class OwnedItem:
         # Positional: a profile builds ~1,200 of these on every page view.
         return cls(raw, location, owner, equipped, raw.get("itemInstanceId"), int(raw.get("itemHash") or 0),
                    int(raw.get("quantity") or 1), int(raw.get("bucketHash") or 0))
+
+    @property
+    def state(self) -> int:
+        """Bungie's ItemState bits (`LOCKED`, `MASTERWORK`, `CRAFTED`); 0 when absent or not a number."""
+        state = self.raw.get("state")
+        return state if isinstance(state, int) else 0
 
     @property
     def key(self) -> str:

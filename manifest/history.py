@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -151,42 +152,89 @@ def search(query: str, *, limit: int = SEARCH_LIMIT) -> list[Definition]:
 
 @dataclass
 class ChartBar:
-    x: float
-    label: str
+    x: float  # left edge
+    center: float
+    label: str  # the version string (Bungie's: escaped by the template like any text)
+    short: str  # the x axis label ("" when thinned out so labels don't overlap)
     rects: list[tuple[str, float, float, int]]  # (kind, y, height, count), stacked bottom-up
     seconds: float | None
+    seconds_y: float | None  # where the seconds-to-live line passes over this bar
 
 
-def chart(versions: list[ManifestVersion], *, width: int = 720, height: int = 180) -> dict[str, Any]:
+@dataclass
+class Tick:
+    y: float
+    text: str
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_BUILD_DATE = re.compile(r"^\d+\.(\d\d)\.(\d\d)\.(\d\d)\.")
+
+
+def short_label(version: ManifestVersion) -> str:
+    """A few characters for the x axis: the build date in Bungie's version string
+    ("244122.26.06.10.2000-1-bnet.65386" was built 26.06.10: "Jun 10"), else the day
+    it went live."""
+    match = _BUILD_DATE.match(version.version)
+    if match and 1 <= int(match.group(2)) <= 12:
+        return f"{MONTHS[int(match.group(2)) - 1]} {match.group(3)}"
+    if version.live_at is not None:
+        return f"{MONTHS[version.live_at.month - 1]} {version.live_at.day:02d}"
+    return ""
+
+
+def _compact(n: float) -> str:
+    return f"{n / 1000:g}k" if n >= 1000 else f"{n:g}"
+
+
+def chart(versions: list[ManifestVersion], *, width: int = 720, height: int = 240) -> dict[str, Any]:
     """Coordinates for a server-rendered SVG: per live version, stacked bars of definitions
-    added/changed/removed (log-scaled: a first sync dwarfs weekly updates) and a line of
-    the seconds from detection to live."""
+    added/changed/removed (log-scaled, left axis: a first sync dwarfs weekly updates) and
+    a line of the seconds from detection to live (right axis). One unit, seconds, for
+    time everywhere; x labels are short and thinned so they never overlap."""
     shown = [v for v in reversed(versions) if v.live_at is not None][-24:]
     if not shown:
         return {"bars": [], "width": width, "height": height}
-    plot = height - 20
+    left, right, top, bottom = 44, 44, 10, 46
+    plot_w, plot_h = width - left - right, height - top - bottom
+    base = top + plot_h  # the bars' baseline
 
     def total(v: ManifestVersion) -> int:
         return v.definitions_added + v.definitions_changed + v.definitions_removed
 
-    scale = max(math.log10(1 + total(v)) for v in shown) or 1.0
+    decades = max(1, math.ceil(max(math.log10(1 + total(v)) for v in shown)))
     slowest = max((v.seconds_to_live or 0) for v in shown) or 1.0
-    step = width / len(shown)
+    step = plot_w / len(shown)
+    bar_width = min(max(step - 4, 2), 40)  # a few versions: slim bars, not half the chart each
+    every = max(1, math.ceil(len(shown) / 12))  # at most ~12 labels across
     bars, points = [], []
+    previous_label = None
     for index, v in enumerate(shown):
-        bar_height = plot * math.log10(1 + total(v)) / scale
-        y = float(height)
+        bar_height = plot_h * math.log10(1 + total(v)) / decades
+        y = float(base)
         rects = []
         for kind, count in (("added", v.definitions_added), ("changed", v.definitions_changed),
                             ("removed", v.definitions_removed)):
             part = bar_height * count / total(v) if total(v) else 0.0
             y -= part
             rects.append((kind, round(y, 1), round(part, 1), count))
-        bars.append(ChartBar(x=round(index * step + 2, 1), label=v.version, rects=rects, seconds=v.seconds_to_live))
+        center = left + index * step + step / 2
+        label = short_label(v)
+        short = label if index % every == 0 and label != previous_label else ""
+        previous_label = label if short else previous_label
+        seconds_y = None
         if v.seconds_to_live is not None:
-            points.append(f"{index * step + step / 2:.1f},{height - plot * v.seconds_to_live / slowest:.1f}")
-    return {"bars": bars, "width": width, "height": height, "bar_width": round(max(step - 4, 2), 1),
-            "points": " ".join(points), "slowest": slowest}
+            seconds_y = round(base - plot_h * v.seconds_to_live / slowest, 1)
+            points.append(f"{center:.1f},{seconds_y:.1f}")
+        bars.append(ChartBar(x=round(center - bar_width / 2, 1), center=round(center, 1), label=v.version,
+                             short=short, rects=rects, seconds=v.seconds_to_live, seconds_y=seconds_y))
+    counts = [Tick(y=round(base - plot_h * d / decades, 1), text=_compact(10**d)) for d in range(decades + 1)]
+    digits = 1 if slowest < 10 else 0  # a sub-10 s axis of "0, 1, 1" says nothing
+    seconds = [Tick(y=round(base - plot_h * f, 1), text=f"{slowest * f:.{digits}f}") for f in (0, 0.5, 1)]
+    return {"bars": bars, "width": width, "height": height, "bar_width": round(bar_width, 1),
+            "points": " ".join(points), "slowest": slowest, "left": left, "right": width - right, "top": top,
+            "base": base, "count_ticks": counts, "second_ticks": seconds, "label_y": base + 12,
+            "middle": round(top + plot_h / 2, 1)}
 
 
 def removed_in(entity_type: str, hashes: Iterable[int], *, language: str | None = None) -> dict[int, str]:

@@ -100,15 +100,25 @@ def test_a_warm_page_makes_one_definitions_round_trip(client, player, synced, mo
 
 
 # The tile as a template (what {% item_tiles %} replaced for speed): the same markup.
+# DIM's tile: no name under the icon (it is the title and aria-label), the element a dot,
+# masterwork/crafted/locked as badges, and the quick view opened in place with htmx.
+TILE_LABEL = (
+    '{{ i.name }}{% if i.tier_name %} · {{ i.tier_name }}{% endif %}{% if i.power %} · {{ i.power }}{% elif i.q'
+    'uantity > 1 %} · \N{MULTIPLICATION SIGN}{{ i.quantity }}{% endif %}{% if i.masterwork %} · Masterworked{% e'
+    'ndif %}{% if i.crafted %} · Crafted{% endif %}{% if i.locked %} · Locked{% endif %}'
+)
 TILE_TEMPLATE = (
-    '<li class="item tier-{{ i.tier|default:\'unknown\' }}{% if not i.known %} unknown{% endif %}" data-ite'
-    'm="{{ i.key }}"><a href="{% if i.instance_id %}{% url \'inventory:item\' i.instance_id %}{% else %}#{%'
-    ' endif %}" title="{{ i.name }}{% if i.tier_name %} · {{ i.tier_name }}{% endif %}{% if i.power %} · '
-    '{{ i.power }}{% endif %}">{% if i.icon %}<img src="{{ i.icon }}" alt="" width="48" height="48" loadi'
-    'ng="lazy">{% else %}<span class="no-icon" aria-hidden="true">?</span>{% endif %}<span class="name">{'
-    '{ i.name }}</span>{% if i.power %}<span class="power{% if i.damage %} dmg-{{ i.damage }}{% endif %}"'
-    '>{{ i.power }}</span>{% elif i.quantity > 1 %}<span class="power">\N{MULTIPLICATION SIGN}'
-    '{{ i.quantity }}</span>{% endif %}</a></li>'
+    '<li class="item tier-{{ i.tier|default:\'unknown\' }}{% if not i.known %} unknown{% endif %}{% if i.mas'
+    'terwork %} masterwork{% endif %}" data-item="{{ i.key }}"><a href="{% if i.instance_id %}{% url \'inven'
+    'tory:item\' i.instance_id %}{% else %}#{% endif %}"{% if i.instance_id %} hx-get="{% url \'inventory:i'
+    'tem\' i.instance_id %}quick/" hx-target="#quick-view" hx-swap="innerHTML" hx-push-url="false"{% endif %}'
+    ' title="' + TILE_LABEL + '" aria-label="' + TILE_LABEL + '">{% if i.icon %}<img src="{{ i.icon }}" alt'
+    '="" width="96" height="96" loading="lazy">{% else %}<span class="no-icon" aria-hidden="true">?</span>{%'
+    ' endif %}{% if i.damage %}<span class="element dmg-{{ i.damage }}" aria-hidden="true"></span>{% endif %'
+    '}{% if i.crafted %}<span class="badge crafted" aria-hidden="true"></span>{% endif %}{% if i.locked %}<sp'
+    'an class="badge locked" aria-hidden="true"></span>{% endif %}{% if i.power %}<span class="power">{{ i.p'
+    'ower }}</span>{% elif i.quantity > 1 %}<span class="power">\N{MULTIPLICATION SIGN}{{ i.quantity }}</sp'
+    'an>{% endif %}</a></li>'
 )
 
 
@@ -119,6 +129,8 @@ TILE_TEMPLATE = (
     {"name": 'Ace <of> "Spades" & \'co\'', "tier_name": "L<eg>", "damage": "", "icon": "/a?b=1&c=<2>"},
     {"instance_id": "a b&c", "key": "a b&c"},
     {"power": 0, "quantity": 1},
+    {"masterwork": True, "crafted": True, "locked": True, "damage": "strand"},
+    {"locked": True, "tier": "rare", "tier_name": "Rare", "damage": "kinetic"},
 ])
 def test_item_tiles_render_what_the_tile_template_did(db, changes):
     from django.template import engines
@@ -136,6 +148,55 @@ def test_item_tiles_render_what_the_tile_template_did(db, changes):
     template = engines["django"].from_string("{% for i in items %}" + TILE_TEMPLATE + "\n{% endfor %}")
 
     assert item_tiles([item, item]) == template.render({"items": [item, item]})
+
+
+def tile_of(page: str, key: str) -> str:
+    match = re.search(rf'<li class="[^"]*" data-item="{key}">.*?</li>', page)
+    assert match, f"no tile for {key}"
+    return match.group(0)
+
+
+def test_tiles_show_tier_power_and_the_state_bits_the_fake_gives_each_instance(client, player, synced):
+    raw = synced.app.profile_response({102, 201, 205, 300})
+    bits = {
+        i["itemInstanceId"]: i.get("state", 0)
+        for component in ("profileInventory",)
+        for i in raw[component]["data"]["items"] if i.get("itemInstanceId")
+    }
+    for component in ("characterInventories", "characterEquipment"):
+        for character in raw[component]["data"].values():
+            bits.update({i["itemInstanceId"]: i.get("state", 0) for i in character["items"] if i.get("itemInstanceId")})
+    instances = raw["itemComponents"]["instances"]["data"]
+    assert any(b & 4 for b in bits.values()) and any(b & 8 for b in bits.values()) and any(b & 1 for b in bits.values())
+
+    page = page_of(client)
+
+    tiers = {6: "exotic", 5: "legendary", 4: "rare", 3: "uncommon", 2: "common"}
+    for item in fake_items(synced, instanced=True):
+        tile = tile_of(page, item["key"])
+        state = bits[item["key"]]
+        assert f'class="item tier-{tiers.get(item["tier_type"], "unknown")}' in tile
+        assert ("masterwork" in tile.split('"')[1]) == bool(state & 4), tile
+        assert ('class="badge crafted"' in tile) == bool(state & 8), tile
+        assert ('class="badge locked"' in tile) == bool(state & 1), tile
+        power = (instances.get(item["key"], {}).get("primaryStat") or {}).get("value")
+        if power:
+            assert f'<span class="power">{power}</span>' in tile
+        name = escape(synced.app.current.items.item(item["item_hash"])["displayProperties"]["name"])
+        assert f'aria-label="{name}' in tile and f'title="{name}' in tile
+        assert f'hx-get="/inventory/item/{item["key"]}/quick/" hx-target="#quick-view"' in tile
+        assert 'class="name"' not in tile  # DIM shows the name on hover, not under the icon
+    assert '<div id="quick-view" aria-live="polite"></div>' in page
+
+
+def test_the_character_switcher_names_each_character_and_the_vault(client, player, synced):
+    page = page_of(client)
+
+    switcher = re.search(r'<nav class="switcher" aria-label="Show">(.*?)</nav>', page, re.S)
+    assert switcher
+    labels = re.findall(r'<label for="(show-[^"]+)">([A-Za-z]+)</label>', switcher.group(1))
+    assert labels == [("show-1", "Titan"), ("show-2", "Hunter"), ("show-3", "Warlock"), ("show-vault", "Vault")]
+    assert page.count('type="radio" name="show"') == 4
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client, db):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,37 @@ def test_the_history_lists_every_version_with_its_counts_and_a_chart(client, jun
     assert V0609 in page and V0616 in page
     assert "<svg" in page and "bar-changed" in page
     assert "(active)" in page
+
+
+def test_the_chart_has_a_visible_legend_version_labels_and_seconds_only(client, june):
+    page = client.get("/manifest/").content.decode()
+
+    chart = re.search(r'<figure class="card chart">(.*?)</figure>', page, re.S)
+    assert chart
+    figure = chart.group(1)
+    # Bungie's build dates, from the version strings (244019.26.05.29…, 244122.26.06.10…).
+    labels = re.findall(r'<text class="axis-label x-label"[^>]*>([^<]+)</text>', figure)
+    assert labels == ["May 29", "Jun 10"]
+    assert "seconds to live" in figure and "minute" not in page
+    assert re.search(r'class="axis-label seconds-tick"[^>]*>[\d.]+ s</text>', figure)
+    assert "<title>" + V0616 + ":" in figure
+    css = (Path(__file__).parents[1] / "static/css/dvr.css").read_text()
+    for kind in ("added", "changed", "removed"):
+        assert f'<span class="key bar-{kind}"></span>' in figure
+        # A legend key is an HTML span: it needs a background, which SVG's fill is not.
+        assert re.search(rf"\.legend \.key\.bar-{kind} {{ background: #[0-9a-f]{{6}}; }}", css)
+
+
+def test_version_strings_in_the_chart_are_escaped(client, bungie):
+    bungie.app.publish("2026-06-09", version='<script>x</script>"&')
+    assert manifest_sync().outcome == "live"
+
+    response = client.get("/manifest/")
+    page = response.content.decode()
+
+    assert response.status_code == 200  # a "/" in the version string: no link, no 500
+    assert "<script>x</script>" not in page
+    assert "&lt;script&gt;x&lt;/script&gt;&quot;&amp;" in page
 
 
 def test_a_version_page_lists_exactly_the_ten_changed_sandbox_perks_by_name(client, june):
@@ -111,3 +143,41 @@ def test_search_finds_definitions_by_name_across_tables(client, june):
 
 def test_search_with_no_match_says_so(client, june):
     assert "No definition named like" in client.get("/manifest/search/?q=zzzzqqqq").content.decode()
+
+
+# --- the vault page's "changed in the latest manifest" panel --------------------------------------------
+def test_the_first_manifest_marks_nothing_as_changed(client, player, synced):
+    page = client.get("/inventory/").content.decode()
+
+    assert "changed-panel" not in page
+    assert "nothing to compare it with" in page
+
+
+def test_the_changed_panel_lists_each_item_once_with_how_many_the_player_has(client, player, synced):
+    from manifest.lookup import forget_active_seq
+    from tests.fakebungie.items import ItemSpec
+
+    client.get("/inventory/")
+    spec = ItemSpec(count=300, changed=0.2)
+    owned = [i["item_hash"] for i in synced.app.player_state()["items"]]
+    twice = sorted(spec.changed_hashes() & set(owned))[0]
+    for _ in range(3):
+        synced.app.add_item(twice, place="vault")
+    synced.app.publish(items=spec)
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+    copies = sum(1 for i in synced.app.player_state()["items"] if i["item_hash"] == twice)
+    assert copies >= 4
+
+    page = client.get("/inventory/").content.decode()
+
+    panel = re.search(r'<details class="card changed-panel">(.*?)</details>', page, re.S)
+    assert panel
+    linked = re.findall(r"/DestinyInventoryItemDefinition/(\d+)/", panel.group(1))
+    assert len(linked) == len(set(linked))  # once each
+    assert str(twice) in linked
+    entry = re.search(rf'/{twice}/">[^<]*</a> <span class="muted">\((\d+) of yours\)', panel.group(1))
+    assert entry and int(entry.group(1)) == copies
+    distinct = len({*owned, twice} & spec.changed_hashes())
+    assert f"<summary>{distinct} of your items changed" in panel.group(1)
+    assert "nothing to compare it with" not in page
