@@ -8,7 +8,7 @@ group it matches, capped). One definitions lookup for every compared roll.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from dvr.accounts.models import BungieAccount
 from dvr.lib import bungie
@@ -17,7 +17,7 @@ from inventory.fetch import profile_fetch
 from inventory.page import ItemView, item_view, item_views
 from inventory.profile import OwnedItem, Profile
 from inventory.snapshots import snapshot_load
-from manifest.lookup import active_seq, lookup
+from manifest.lookup import active_seq
 
 MIN_ITEMS, MAX_ITEMS = 2, 10
 Group = tuple[str, ...]
@@ -27,13 +27,6 @@ UNRANKED = frozenset({rolls.RPM, rolls.CHARGE_TIME, rolls.DRAW_TIME})
 
 class CompareRefused(Exception):
     """Not a comparison DVR can show (mixed kinds, too few or too many items); says why."""
-
-
-@dataclass(slots=True)
-class Filterable(ItemView):
-    """A tile with its class (0 titan, 1 hunter, 2 warlock), so ``is:titan`` matches."""
-
-    class_name: str = ""
 
 
 @dataclass
@@ -98,7 +91,7 @@ def compare_items(*, profile: Profile, ids: list[str]) -> ComparePage | None:
     if any(o is None for o in owned):
         return None
     chosen = [o for o in owned if o is not None]
-    views = _filterables(profile=profile, owned=chosen)
+    views = item_views(profile=profile, owned=chosen)
     groups = {group_of(v, class_type=_class_type(v)) for v in views}
     if None in groups:
         raise CompareRefused("Only weapons and armour can be compared.")
@@ -116,9 +109,9 @@ def compare_matching(*, profile: Profile, query_text: str) -> ComparePage:
     query = filters.parse_query(query_text)
     if not query_text.strip() or not query.valid:
         raise CompareRefused("Give a filter (for example is:handcannon) or the items to compare.")
-    views = _filterables(profile=profile, owned=profile.items)
+    views = item_views(profile=profile, owned=profile.items)
     predicate = query.bind(views)
-    groups: dict[Group, list[Filterable]] = defaultdict(list)
+    groups: dict[Group, list[ItemView]] = defaultdict(list)
     for view in views:
         if view.instance_id and predicate(view) and (group := group_of(view, class_type=_class_type(view))):
             groups[group].append(view)
@@ -141,20 +134,8 @@ def compare_matching(*, profile: Profile, query_text: str) -> ComparePage:
     return page
 
 
-def _class_type(view: Filterable) -> int:
-    return {"titan": 0, "hunter": 1, "warlock": 2}.get(view.class_name, 3)
-
-
-def _filterables(*, profile: Profile, owned: list[OwnedItem] | tuple[OwnedItem, ...]) -> list[Filterable]:
-    """Tiles (one lookup of summaries) with their class, for the filter and the grouping."""
-    summaries = lookup({rolls.ITEMS: {o.item_hash for o in owned}}, view="summary")[rolls.ITEMS]
-    names = [f.name for f in fields(ItemView)]
-    out = []
-    for view in item_views(profile=profile, owned=owned):
-        class_type = (summaries.get(view.item_hash) or {}).get("classType")
-        out.append(Filterable(**{n: getattr(view, n) for n in names},
-                              class_name=rolls.CLASS_TYPES.get(class_type, "") if isinstance(class_type, int) else ""))
-    return out
+def _class_type(view: ItemView) -> int:
+    return {name: number for number, name in rolls.CLASS_TYPES.items()}.get(view.class_name, 3)
 
 
 def _page(*, profile: Profile, owned: list[OwnedItem], title: str) -> ComparePage:

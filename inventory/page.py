@@ -59,7 +59,6 @@ DAMAGE = {1: "kinetic", 2: "arc", 3: "solar", 4: "void", 6: "stasis", 7: "strand
 KINDS = {3: "weapon", 2: "armor", 24: "ghost"}
 TIERS = {6: "exotic", 5: "legendary", 4: "rare", 3: "uncommon", 2: "common"}
 # DestinyClass: 3 is Unknown, which on an item means "any class".
-CLASS_TYPES = {0: "titan", 1: "hunter", 2: "warlock"}
 POWER_STAT = 1935470627
 UNKNOWN_CHECK_SECONDS = 300
 CHANGED_SHOWN = 50
@@ -146,6 +145,16 @@ class ChangedItem:
     count: int  # how many the player owns
 
 
+@dataclass(frozen=True)
+class FilterProblem:
+    """A part of the filter DVR could not read, to mark inline: the text around it too."""
+
+    before: str
+    bad: str
+    after: str
+    message: str
+
+
 @dataclass
 class InventoryPage:
     account: BungieAccount
@@ -164,6 +173,7 @@ class InventoryPage:
     changed_items: list[ChangedItem] = field(default_factory=list)  # the first CHANGED_SHOWN, by name
     changed_distinct: int = 0  # how many distinct items changed (the list may be cut)
     first_manifest: bool = False  # the active version is the first live one: nothing to compare with
+    filter_problems: list[FilterProblem] = field(default_factory=list)  # a filter that can't be read: where
 
     @property
     def age_seconds(self) -> float | None:
@@ -209,7 +219,7 @@ def item_view(
         item.slot = SLOTS.get(inventory.get("bucketTypeHash") or item.bucket_hash, "")
         item.damage = DAMAGE.get(definition.get("defaultDamageType") or 0, "")
         class_type = definition.get("classType")
-        item.class_name = CLASS_TYPES.get(class_type, "") if isinstance(class_type, int) else ""
+        item.class_name = rolls.CLASS_TYPES.get(class_type, "") if isinstance(class_type, int) else ""
     elif item.bucket_hash in SLOTS:
         item.slot = SLOTS[item.bucket_hash]
     instance = profile.instances.get(owned.instance_id) if owned.instance_id else None
@@ -412,6 +422,8 @@ def build_page(
         page.notices.extend(unknown_notices(unknown))
     if query.ignored:
         page.notices.append("Ignored in the filter: " + ", ".join(query.ignored[:5]))
+    page.filter_problems = [FilterProblem(*p.marked(query.text), p.message)
+                            for p in query.problems if p.kind in ("syntax", "internal")]
     page.manifest_version = latest
     return page
 

@@ -708,3 +708,14 @@ def test_the_page_filters_by_each_rolls_perks_and_stats(client, player, synced):
     assert weapon["key"] in by_perk and all(perk in perks_of(key) for key in by_perk)
     assert weapon["key"] in by_stat
     assert all(stats[key]["stats"].get("4043523819", {}).get("value", -1) >= impact for key in by_stat)
+
+
+def test_a_filter_it_cannot_read_says_where_inline_and_matches_nothing(client, player, synced):
+    page = page_of(client, "/inventory/?q=is:weapon%20(is:arc")
+
+    assert re.findall(r'filter-problem[^>]*>(.*?)</p>', page) == [
+        "The filter can&#x27;t be read here: <code>is:weapon <mark>(</mark>is:arc</code> — this ( is never closed. "
+        "Nothing matches until it is fixed."
+    ]
+    assert 'class="message error filter-problem"' in page
+    assert not re.findall(r'data-item="(\d+)"', page)
