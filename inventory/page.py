@@ -243,7 +243,7 @@ ANY_CLASS = 3  # DestinyClass "Unknown": every class may use it
 
 
 # Filters that read an item's roll: their items need it built first (`attach_rolls`).
-ROLL_KEYWORDS = ("perk", "perkname", "exactperk", "stat", "basestat")
+ROLL_KEYWORDS = ("perk", "perkname", "exactperk", "stat", "basestat", "is:randomroll", "not:randomroll")
 
 
 def _read_roll(item: ItemView, roll: rolls.Roll) -> None:

@@ -758,10 +758,11 @@ class ParsedQuery:
         return self.predicate is not None or not self.valid
 
     def uses(self, *keys: str) -> bool:
-        """Whether any of these keywords (``perk``, ``stat``, ``changed`` …) appears: what a
-        page must prepare for its items before filtering (the rest costs nothing)."""
+        """Whether any of these keywords (``perk``, ``stat``, ``changed`` …, or a keyword
+        with its value: ``is:randomroll``) appears: what a page must prepare for its items
+        before filtering (the rest costs nothing)."""
         wanted = {key.lower() for key in keys}
-        return _uses(self.tree, lambda f: f.key.lower() in wanted)
+        return _uses(self.tree, lambda f: f.key.lower() in wanted or f"{f.key}:{f.value}".lower() in wanted)
 
     @property
     def needs_context(self) -> bool:

@@ -719,3 +719,12 @@ def test_a_filter_it_cannot_read_says_where_inline_and_matches_nothing(client, p
     ]
     assert 'class="message error filter-problem"' in page
     assert not re.findall(r'data-item="(\d+)"', page)
+
+
+def test_is_randomroll_finds_the_items_whose_columns_offer_a_choice(client, player, synced):
+    offered = synced.app.profile_response({310})["itemComponents"]["reusablePlugs"]["data"]
+    random = {key for key, entry in offered.items() if any(len(p) > 1 for p in entry["plugs"].values())}
+
+    shown = set(re.findall(r'data-item="(\d+)"', page_of(client, "/inventory/?q=is:randomroll")))
+
+    assert random and shown and shown <= random
