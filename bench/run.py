@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import requests
@@ -579,12 +579,23 @@ class Bench:
             tiles = body.count('<li class="item ')
             for _ in range(10 if self.quick else 30):  # every cache warm, the worker's first requests done
                 get(session, page)
+            # A filter typed on the page: htmx asks for the body alone and DVR re-reads the
+            # profile Bungie gave seconds ago (PROFILE_REUSE_SECONDS); a perk or stat filter
+            # also builds every item's roll.
+            typing = client(cookie)
+            typing.headers["HX-Request"] = "true"
+            filtered = page + "?q=" + quote("is:weapon -is:exotic power:>1800")
+            by_roll = page + "?q=" + quote("perk:rounds or stat:handling:>=60")
+            for url in (filtered, by_roll):
+                get(typing, url)
             n = 20 if self.quick else 300
-            times: dict[str, list[float]] = {"page": [], "ping": [], "getprofile": []}
-            for _ in range(n):  # interleaved, so the machine's noise falls on all three alike
+            times: dict[str, list[float]] = {"page": [], "ping": [], "getprofile": [], "filter": [], "rollfilter": []}
+            for _ in range(n):  # interleaved, so the machine's noise falls on them all alike
                 times["page"].append(get(session, page))
                 times["ping"].append(get(session, ping))
                 times["getprofile"].append(get(bungie, profile))
+                times["filter"].append(get(typing, filtered))
+                times["rollfilter"].append(get(typing, by_roll))
             stats = {k: {"p50": percentile(v, 50), "p95": percentile(v, 95), "n": len(v)} for k, v in times.items()}
             p2 = stats["page"]
             self.figures.append(Figure(
@@ -603,6 +614,21 @@ class Bench:
                      f"{(p2['p50'] - stats['getprofile']['p50']) * 1000:.0f} ms",
                 data={"stats": stats, "tiles": tiles, "html_bytes": len(body), "times": times},
             ))
+            for key, name, aim in (("filter", "P2f", 0.030), ("rollfilter", "P2r", None)):
+                f = stats[key]
+                self.figures.append(Figure(
+                    name, "a filter typed on the page (htmx body, profile reused)" if key == "filter"
+                    else "a perk/stat filter typed on the page (every item's roll built)",
+                    value=f"p50 {f['p50'] * 1000:.0f} ms, p95 {f['p95'] * 1000:.0f} ms ({n} requests)",
+                    baseline=f"trivial view p50 {stats['ping']['p50'] * 1000:.1f} ms; the whole page p95 "
+                             f"{p2['p95'] * 1000:.0f} ms",
+                    ratio=f["p50"] / stats["ping"]["p50"],
+                    target="aim: p95 ≤ 30 ms" if aim else "reported",
+                    met=f["p95"] <= aim if aim else None,
+                    note="`is:weapon -is:exotic power:>1800`" if key == "filter"
+                    else "`perk:rounds or stat:handling:>=60`: one lookup of every item's and plug's full definition",
+                    data={"stats": f},
+                ))
             # P3's requests come more than gunicorn's keep-alive (5 s) apart: each on a new
             # connection, to any worker. Every worker serves its first pages now (imports,
             # templates: a worker's first page costs ~100 ms more, once in its life).

@@ -714,7 +714,7 @@ def test_a_filter_it_cannot_read_says_where_inline_and_matches_nothing(client, p
     page = page_of(client, "/inventory/?q=is:weapon%20(is:arc")
 
     assert re.findall(r'filter-problem[^>]*>(.*?)</p>', page) == [
-        "The filter can&#x27;t be read here: <code>is:weapon <mark>(</mark>is:arc</code> — this ( is never closed. "
+        "The filter can't be read here: <code>is:weapon <mark>(</mark>is:arc</code> — this ( is never closed. "
         "Nothing matches until it is fixed."
     ]
     assert 'class="message error filter-problem"' in page

@@ -77,3 +77,30 @@ def test_the_page_is_usable_at_phone_width(synced_site, bungie, browser):
             assert image.get_attribute("alt") is not None
     finally:
         context.close()
+
+
+def test_a_player_filters_by_perk_and_stat_then_moves_from_the_quick_view_in_place(synced_site, bungie, page):
+    log_in_in_browser(page, synced_site)
+    # Every instanced weapon of the Titan's inventory carries some stat; take one it has.
+    carried = next(i for i in bungie.app.player_state()["items"]
+                   if i["place"] == "inventory" and i["character_id"] == TITAN and i["instanced"]
+                   and i["item_type"] == 3)
+
+    query = f'(id:{carried["key"]} or perk:"no such perk at all") stat:impact:>=0'
+    page.get_by_label("Filter").fill(query)
+    tile = page.locator(f'#inventory-body [data-item="{carried["key"]}"]')
+    expect(tile).to_be_visible()
+    expect(page.locator("#inventory-body .item")).to_have_count(1)
+
+    # The tile opens the quick view in place, with the roll; moving from it keeps the filter.
+    tile.locator("a").click()
+    quick = page.locator("#quick-view")
+    expect(quick.get_by_role("heading", level=2)).to_be_visible()
+    expect(quick.locator(".perk-column").first).to_be_visible()
+    quick.get_by_role("button", name="Move to vault").click()
+    expect(page.get_by_text(re.compile(r"^Moved .+ to the vault\.$"))).to_be_visible()
+    expect(page.locator("#quick-view")).to_be_empty()
+    expect(page.get_by_label("Filter")).to_have_value(query)
+    expect(page.locator(f'section.vault [data-item="{carried["key"]}"]')).to_be_visible()
+    assert fake_item(bungie, carried["key"])["place"] == "vault"
+    page.screenshot(path="/tmp/shots-lead-quick-move.png", full_page=False)

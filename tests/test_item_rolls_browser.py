@@ -45,13 +45,9 @@ def test_a_player_reads_a_roll_its_quick_view_and_a_comparison(synced_site, bung
         expect(page.locator(".compare-item")).to_have_count(2)
         page.screenshot(path=str(SHOTS / f"compare-{width}.png"), full_page=True)
 
-    # The partial as htmx swaps it into a panel of the vault page.
+    # The partial as htmx swaps it into the vault page's panel when the tile is clicked.
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{synced_site}/inventory/")
-    page.evaluate("""(url) => {
-        const panel = document.createElement('aside'); panel.id = 'quick-view';
-        document.querySelector('main').prepend(panel);
-        return htmx.ajax('GET', url, {target: '#quick-view', swap: 'innerHTML'});
-    }""", f"/inventory/item/{first}/quick/")
+    page.locator(f'#inventory-body [data-item="{first}"] a').click()
     expect(page.locator("#quick-view .quick-view-card")).to_be_visible()
     page.locator("#quick-view").screenshot(path=str(SHOTS / "quick-panel-1280.png"))
