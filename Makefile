@@ -41,7 +41,7 @@ $(PY):
 		|| { echo "make: DVR needs Python >= 3.11 (tried $(or $(PYTHON),python3.11 python3.13 python3.12 python3)); install one or pass PYTHON=/path/to/python3" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-# What the demo runs: requirements.txt plus the fake Bungie.net's Werkzeug (requirements-demo.txt).
+# What the demo runs: requirements.txt plus the fake Bungie.net's Werkzeug and Pillow (requirements-demo.txt).
 $(DEMO_STAMP): | $(PY)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements-demo.txt
