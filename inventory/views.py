@@ -50,9 +50,8 @@ def inventory(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, template, {"page": page})
 
 
-@never_cache
-@require_GET
-def item(request: HttpRequest, item_id: str) -> HttpResponse:
+def _item(request: HttpRequest, item_id: str, *, template: str) -> HttpResponse:
+    """An item of the player's own, shown with ``template``; anyone else's is a 404."""
     account = bungie_account_for(request.user)
     try:
         detail = item_detail(account=account, item_id=item_id[:40])
@@ -60,7 +59,13 @@ def item(request: HttpRequest, item_id: str) -> HttpResponse:
         return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
     if detail is None:
         raise Http404("no such item in your inventory")
-    return render(request, "inventory/item.html", {"item": detail.item, "detail": detail})
+    return render(request, template, {"item": detail.item, "detail": detail})
+
+
+@never_cache
+@require_GET
+def item(request: HttpRequest, item_id: str) -> HttpResponse:
+    return _item(request, item_id, template="inventory/item.html")
 
 
 def _act(request: HtmxHttpRequest, result: ActionResult) -> HttpResponse:
@@ -120,15 +125,8 @@ def search_help(request: HttpRequest) -> HttpResponse:
 @require_GET
 def item_quick(request: HtmxHttpRequest, item_id: str) -> HttpResponse:
     """The quick view of a tile: the partial for htmx's panel, the item's full page otherwise."""
-    account = bungie_account_for(request.user)
-    try:
-        detail = item_detail(account=account, item_id=item_id[:40])
-    except ProfileUnavailable as unavailable:
-        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
-    if detail is None:
-        raise Http404("no such item in your inventory")
-    template = "inventory/snippets/item_quick.html" if request.htmx else "inventory/item.html"
-    return render(request, template, {"item": detail.item, "detail": detail})
+    return _item(request, item_id,
+                 template="inventory/snippets/item_quick.html" if request.htmx else "inventory/item.html")
 
 
 @never_cache
