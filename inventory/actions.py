@@ -28,7 +28,7 @@ from dvr.lib.cache import cache_or
 from dvr.lib.retry import RetryPolicy, call_with_retries
 from inventory import filters
 from inventory.fetch import primary_membership, profile_fetch
-from inventory.page import CLASSES, ITEMS, item_views
+from inventory.page import ANY_CLASS, CLASSES, ITEMS, display_name, item_views
 from inventory.profile import Destination, OwnedItem, Profile, ProfileOutOfStep
 from inventory.snapshots import snapshot_load, snapshot_save
 from manifest.lookup import Definitions, definitions, lookup
@@ -189,7 +189,6 @@ def _save_moved(
 
 # --- saying which item and where --------------------------------------------------------------
 EXOTIC = 6  # TierType
-ANY_CLASS = 3  # DestinyClass: Unknown, i.e. every class
 
 
 @dataclass(frozen=True)
@@ -198,6 +197,7 @@ class _Names:
 
     item: str
     characters: dict[str, str]
+    item_class: int | None  # the item's classType (3: any class), from the same lookup
 
     def of(self, destination: str | None) -> str:
         return "the vault" if destination == "vault" else self.characters.get(destination or "", "that character")
@@ -210,24 +210,21 @@ def _summaries(profile: Profile, item_hashes: list[int]) -> tuple[Definitions, D
     return found[ITEMS], found[CLASSES]
 
 
-def _display_name(definition: dict[str, Any] | None, default: str) -> str:
-    name = ((definition or {}).get("displayProperties") or {}).get("name")
-    return name if isinstance(name, str) and name else default
-
-
 def _names(profile: Profile, owned: OwnedItem) -> _Names:
     items, classes = _summaries(profile, [owned.item_hash])
     characters = {
-        cid: f"your {_display_name(classes.get(c.get('classHash') or 0), 'Guardian')}"
+        cid: f"your {display_name(classes.get(c.get('classHash') or 0), 'Guardian')}"
         for cid, c in profile.characters.items()
     }
-    return _Names(item=_display_name(items.get(owned.item_hash), "That item"), characters=characters)
+    item = items.get(owned.item_hash)
+    item_class = (item or {}).get("classType")
+    return _Names(item=display_name(item, "That item"), characters=characters,
+                  item_class=item_class if isinstance(item_class, int) else None)
 
 
-def _check_class(profile: Profile, owned: OwnedItem, character_id: str, names: _Names) -> None:
+def _check_class(profile: Profile, character_id: str, names: _Names) -> None:
     """Refuse, before Bungie is asked, to equip a class item on another class."""
-    summary = _summaries(profile, [owned.item_hash])[0].get(owned.item_hash) or {}
-    item_class = summary.get("classType")
+    item_class = names.item_class
     character_class = profile.characters.get(character_id, {}).get("classType")
     if isinstance(item_class, int) and item_class != ANY_CLASS and character_class is not None \
             and item_class != character_class:
@@ -259,7 +256,7 @@ def _unequip(account: BungieAccount, profile: Profile, owned: OwnedItem, names: 
         "itemId": replacement.instance_id, "characterId": character, "membershipType": membership.membership_type,
     })
     updated = _save_moved(account, profile, replacement, to="equipped", character=character)
-    return updated, _display_name(summaries.get(replacement.item_hash), "another item")
+    return updated, display_name(summaries.get(replacement.item_hash), "another item")
 
 
 # --- the actions -------------------------------------------------------------------------------
@@ -331,7 +328,7 @@ def item_equip(*, account: BungieAccount, item_id: str, character_id: str) -> Ac
         names = _names(profile, owned)
         if owned.equipped and owned.owner == character_id:
             return f"{names.item} is already equipped on {names.of(character_id)}."
-        _check_class(profile, owned, character_id, names)
+        _check_class(profile, character_id, names)
         moved = owned.owner != character_id or owned.location != "character"
         if moved:
             _move(account, profile, owned, character_id, names)

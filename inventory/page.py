@@ -391,7 +391,7 @@ def build_page(
         character_views.append(CharacterView(
             character_id=character_id,
             class_name=_class_name(character, found[CLASSES]),
-            race_name=_name(found[RACES].get(character.get("raceHash") or 0), ""),
+            race_name=display_name(found[RACES].get(character.get("raceHash") or 0), ""),
             power=int(character.get("light") or 0),
             emblem=client.url(character["emblemPath"]) if character.get("emblemPath") else "",
             emblem_background=(
@@ -448,12 +448,14 @@ def _bucket_name(bucket_hash: int, buckets: Definitions) -> str:
     return display.get("name") or ("Postmaster" if bucket_hash == POSTMASTER_BUCKET else "Other")
 
 
-def _name(definition: dict[str, Any] | None, default: str) -> str:
-    return ((definition or {}).get("displayProperties") or {}).get("name") or default
+def display_name(definition: dict[str, Any] | None, default: str) -> str:
+    """A definition's ``displayProperties.name``, or ``default`` when it has none (or not a string)."""
+    name = ((definition or {}).get("displayProperties") or {}).get("name")
+    return name if isinstance(name, str) and name else default
 
 
 def _class_name(character: CharacterComponent, classes: Definitions) -> str:
-    return _name(classes.get(character.get("classHash") or 0), "Guardian")
+    return display_name(classes.get(character.get("classHash") or 0), "Guardian")
 
 
 def _changed_in_latest(summaries: Definitions, seq: int | None) -> set[int] | None:
