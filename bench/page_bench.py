@@ -109,10 +109,10 @@ def client(cookie: dict[str, Any]) -> requests.Session:
     return session
 
 
-def get(session: requests.Session, url: str) -> float:
+def get(session: requests.Session, url: str, *, headers: dict[str, str] | None = None) -> float:
     """One GET, its seconds; anything but a 200 is an error."""
     started = time.perf_counter()
-    response = session.get(url, timeout=60, allow_redirects=False)
+    response = session.get(url, timeout=60, allow_redirects=False, headers=headers)
     seconds = time.perf_counter() - started
     if response.status_code != 200:
         raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:500]}")

@@ -22,7 +22,16 @@ from dvr.accounts.models import BungieAccount, DestinyMembership
 from dvr.accounts.tokens import LoginRequired, with_token_retry
 from dvr.lib import bungie
 from dvr.lib.cache import cache_or
-from inventory.page import InventoryPage, ItemDetail, build_page, item_page
+from inventory import filters
+from inventory.page import (
+    InventoryPage,
+    ItemDetail,
+    build_page,
+    built_items,
+    item_page,
+    needs_profile,
+    recent_items,
+)
 from inventory.profile import Profile, ProfileResponse
 from inventory.snapshots import (
     Snapshot,
@@ -33,6 +42,7 @@ from inventory.snapshots import (
     snapshot_load,
     snapshot_save,
 )
+from manifest.lookup import active_seq
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +91,11 @@ def profile_fetch(
     membership = primary_membership(account)
     path = f"/Destiny2/{membership.membership_type}/Profile/{membership.membership_id}/"
     try:
-        response = with_token_retry(
+        response, body = with_token_retry(
             account,
-            lambda token: bungie.client().get(path, params={"components": PROFILE_COMPONENTS}, access_token=token),
+            lambda token: bungie.client().get_with_body(
+                path, params={"components": PROFILE_COMPONENTS}, access_token=token
+            ),
         )
     except LoginRequired:
         raise
@@ -100,7 +112,7 @@ def profile_fetch(
         raise ProfileUnavailable(reason, maintenance=maintenance or exc.retryable) from exc
     if not isinstance(response, dict):
         raise ProfileUnavailable("Bungie sent a profile DVR could not read.", maintenance=False)
-    profile = Profile(cast(ProfileResponse, response))
+    profile = Profile(cast(ProfileResponse, response), json=body)  # saved as Bungie sent it
     mark_fresh(account=account, seconds=settings.PROFILE_REUSE_SECONDS)
     if saved_minted is not None and profile.minted is not None:
         if profile.minted < saved_minted:
@@ -131,17 +143,27 @@ def inventory_page(
 ) -> InventoryPage:
     """The logged-in player's inventory page (see the module docstring). With ``reuse`` (a
     filter or sort typed on the page), a profile Bungie gave within the last
-    ``PROFILE_REUSE_SECONDS`` is read again from the cache instead of asking Bungie."""
+    ``PROFILE_REUSE_SECONDS`` is used again instead of asking Bungie: this process's tiles
+    of it when it built them (`page.recent_items`), else the saved snapshot."""
     # The saved profile's minted time, whether it is fresh, and the alerts: one round trip.
     keys = [minted_key(account), fresh_key(account), ALERTS_KEY]
     cached: dict[str, Any] = cache_or(lambda: cache.get_many(keys), {}, what="saved profile and alerts")
     saved_minted = minted_from_cached(cached.get(minted_key(account)))
-    saved = snapshot_load(account=account) if reuse and cached.get(fresh_key(account)) else None
-    if saved is not None:
-        profile, stale_reason = saved.profile, ""
-    else:
-        profile, stale_reason = profile_fetch(account=account, saved_minted=saved_minted)
-    page = build_page(account=account, profile=profile, query_text=query_text, sort=sort, stale_reason=stale_reason)
+    query = filters.parse_query(query_text)
+    seq = active_seq()
+    reusing = reuse and saved_minted is not None and bool(cached.get(fresh_key(account)))
+    built = recent_items(account=account, minted=saved_minted, seq=seq) if reusing and saved_minted else None
+    profile: Profile | None = None
+    stale_reason = ""
+    if built is None or needs_profile(built, query):
+        saved = snapshot_load(account=account) if reusing else None
+        if saved is not None:
+            profile = saved.profile
+        else:
+            profile, stale_reason = profile_fetch(account=account, saved_minted=saved_minted)
+        built = built_items(account=account, profile=profile, seq=seq)
+    page = build_page(account=account, built=built, query=query, sort=sort, stale_reason=stale_reason,
+                      profile=profile)
     page.alerts = global_alerts(cached.get(ALERTS_KEY))
     return page
 

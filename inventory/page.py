@@ -10,13 +10,15 @@ characters its action buttons name), never the whole page.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -253,16 +255,43 @@ def _read_roll(item: ItemView, roll: rolls.Roll) -> None:
     item.random_roll = any(len(col.plugs) > 1 for c in roll.categories for col in c.columns)
 
 
-def attach_rolls(items: Iterable[ItemView], *, profile: Profile, seq: int | None) -> None:
+def attach_rolls(
+    items: Iterable[ItemView], *, profile: Profile, seq: int | None, earlier: BuiltItems | None = None
+) -> dict[str, int]:
     """Give every instanced item its perks and stats, for a filter that reads them: one
     lookup of full definitions (the items and every plug they hold or offer). Only done
-    when the filter asks (a plain page needs none of it)."""
+    when the filter asks (a plain page needs none of it). An item whose roll is as it was
+    in ``earlier`` (the same account's tiles moments ago, on this manifest) takes its
+    perks and stats from there: a player typing a perk filter after a reload rebuilds only
+    what changed. Returns each instance's roll print (`_roll_print`)."""
     by_id = {i.instance_id: i for i in items if i.instance_id}
-    owned = [o for key in by_id if (o := profile.find(key)) is not None]
-    found = rolls.roll_definitions(profile=profile, owned=owned, seq=seq)
-    client = bungie.client()
-    for o in owned:
-        _read_roll(by_id[o.instance_id or ""], rolls.roll_build(profile=profile, owned=o, found=found, client=client))
+    prints = {key: _roll_print(profile, key) for key in by_id}
+    owned = []
+    for key, item in by_id.items():
+        before = earlier.items.get(key) if earlier is not None and earlier.roll_prints.get(key) == prints[key] else None
+        if before is not None and before.item_hash == item.item_hash:
+            item.perks, item.stats, item.base_stats = before.perks, before.stats, before.base_stats
+            item.random_roll = before.random_roll
+        elif (o := profile.find(key)) is not None:
+            owned.append(o)
+    if owned:
+        found = rolls.roll_definitions(profile=profile, owned=owned, seq=seq)
+        client = bungie.client()
+        for o in owned:
+            roll = rolls.roll_build(profile=profile, owned=o, found=found, client=client)
+            _read_roll(by_id[o.instance_id or ""], roll)
+    return prints
+
+
+def _roll_print(profile: Profile, instance_id: str) -> int:
+    """What an instance's roll is built from (its item, state, sockets, plugs, stats and
+    energy in this profile), as one number: equal prints, equal rolls."""
+    owned = profile.find(instance_id)
+    instance = profile.instances.get(instance_id) or {}
+    return hash(orjson.dumps([
+        owned.item_hash if owned else 0, owned.state if owned else 0, profile.sockets.get(instance_id),
+        profile.reusable_plugs.get(instance_id), profile.stats.get(instance_id), instance.get("energy"),
+    ]))
 
 
 def set_actions(
@@ -334,11 +363,77 @@ def item_page(*, profile: Profile, key: str) -> ItemDetail | None:
 
 
 # --- the vault page ----------------------------------------------------------------------------------
-def build_page(
-    *, account: BungieAccount, profile: Profile, query_text: str = "", sort: str = "power", stale_reason: str = "",
-) -> InventoryPage:
-    """Everything the inventory page shows, from one profile and one definitions lookup."""
-    seq = active_seq()
+@dataclass
+class BuiltItems:
+    """A profile's tiles and the definitions they came from: what every view of the same
+    profile shares, whatever its filter or sort (`built_items`)."""
+
+    found: dict[str, Definitions]  # the summaries looked up: items, buckets, classes, races
+    items: dict[str, ItemView]
+    characters: dict[str, CharacterComponent]
+    minted: datetime | None
+    seq: int | None
+    changed: set[int] | None  # `_changed_in_latest`
+    rolls: bool = False  # `attach_rolls` done on every item
+    roll_prints: dict[str, int] = field(default_factory=dict)  # instance id → `_roll_print`
+    versions: bool = False  # every item's `changed_in` set
+
+
+class _Recent:
+    """The last few profiles' `BuiltItems` in this process, by (account, minted time,
+    manifest): a filter or sort typed on the page re-reads the profile Bungie gave seconds
+    ago, and rebuilding 1,200 tiles from it (and every roll, for a perk filter) was most of
+    such a view. A moved item makes a new profile (a new minted time), a new manifest a new
+    key, so an entry is never stale; only ``size`` entries are kept (a few MB each with
+    rolls)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[int, datetime, int | None], BuiltItems] = OrderedDict()
+        self._lock = threading.Lock()  # gunicorn's threads share it
+
+    def get(self, key: tuple[int, datetime, int | None]) -> BuiltItems | None:
+        with self._lock:
+            built = self._entries.get(key)
+            if built is not None:
+                self._entries.move_to_end(key)
+            return built
+
+    def put(self, key: tuple[int, datetime, int | None], built: BuiltItems) -> None:
+        with self._lock:
+            self._entries[key] = built
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def latest_with_rolls(self, account_pk: int, seq: int | None) -> BuiltItems | None:
+        """The newest entry of this account on this manifest whose rolls are built."""
+        with self._lock:
+            for (pk, _, entry_seq), built in reversed(self._entries.items()):
+                if pk == account_pk and entry_seq == seq and built.rolls:
+                    return built
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_recent = _Recent(size=16)
+
+
+def recent_items(*, account: BungieAccount, minted: datetime, seq: int | None) -> BuiltItems | None:
+    """This process's tiles of the account's profile minted at ``minted``, if it built them
+    on this manifest moments ago (`built_items`)."""
+    return _recent.get((account.pk, minted, seq))
+
+
+def built_items(*, account: BungieAccount, profile: Profile, seq: int | None) -> BuiltItems:
+    """The tiles of ``profile`` (one lookup of summaries), or this process's copy of them
+    when it built the same profile of the same account on the same manifest moments ago."""
+    key = (account.pk, profile.minted, seq) if profile.minted is not None else None
+    if key is not None and (built := _recent.get(key)) is not None:
+        return built
     characters = profile.characters
     found = lookup(
         {
@@ -350,28 +445,49 @@ def build_page(
         seq=seq,
         view="summary",  # what a tile shows: ~0.3 KB a definition instead of ~5.7 KB
     )
-    definitions, buckets = found[ITEMS], found[BUCKETS]
+    definitions = found[ITEMS]
     changed = _changed_in_latest(definitions, seq)
-    first_manifest = changed is None
-    changed = changed or set()
-
+    latest = changed or set()
     client = bungie.client()
     items: dict[str, ItemView] = {}
     for owned in profile.items:
         item = item_view(owned, definition=definitions.get(owned.item_hash), profile=profile, client=client)
-        item.changed_in_latest = item.known and item.item_hash in changed
+        item.changed_in_latest = item.known and item.item_hash in latest
         items[item.key] = item
+    built = BuiltItems(found=found, items=items, characters=characters, minted=profile.minted, seq=seq,
+                       changed=changed)
+    if key is not None:
+        _recent.put(key, built)
+    return built
 
-    query = filters.parse_query(query_text)
+
+def build_page(
+    *, account: BungieAccount, built: BuiltItems, query: filters.ParsedQuery, sort: str = "power",
+    stale_reason: str = "", profile: Profile | None = None,
+) -> InventoryPage:
+    """Everything the inventory page shows, from a profile's tiles (`built_items`).
+    ``profile`` is needed only when the filter reads rolls this process has not built
+    yet (`needs_profile`)."""
+    seq, characters = built.seq, built.characters
+    found, items = built.found, built.items
+    client = bungie.client()
+    definitions, buckets = found[ITEMS], found[BUCKETS]
+    first_manifest = built.changed is None
+
     order = filters.sort_key(sort if sort in filters.SORTS else "power")
     latest = manifest_version()
-    if query.uses(*ROLL_KEYWORDS):
-        attach_rolls(items.values(), profile=profile, seq=seq)
-    if query.uses("changed"):  # changed:<version> reads the version each definition came in
+    if query.uses(*ROLL_KEYWORDS) and not built.rolls:
+        if profile is None:
+            raise ValueError("a filter that reads rolls needs the profile (see needs_profile)")
+        built.roll_prints = attach_rolls(items.values(), profile=profile, seq=seq,
+                                         earlier=_recent.latest_with_rolls(account.pk, seq))
+        built.rolls = True
+    if query.uses("changed") and not built.versions:  # changed:<version>: the version each definition came in
         names = version_names()
         for item in items.values():
             seq_from = (definitions.get(item.item_hash) or {}).get(VALID_FROM)
             item.changed_in = names.get(seq_from, "") if isinstance(seq_from, int) else ""
+        built.versions = True
     shown = query.filter(items.values(), latest_version=latest)
     shown_keys = {i.key for i in shown}
 
@@ -411,7 +527,7 @@ def build_page(
         sort=sort if sort in filters.SORTS else "power",
         shown=len(shown),
         total=len(items),
-        minted_at=profile.minted,
+        minted_at=built.minted,
         stale_reason=stale_reason,
         first_manifest=first_manifest,
     )
@@ -426,6 +542,12 @@ def build_page(
                             for p in query.problems if p.kind in ("syntax", "internal")]
     page.manifest_version = latest
     return page
+
+
+def needs_profile(built: BuiltItems, query: filters.ParsedQuery) -> bool:
+    """Whether `build_page` needs the profile itself to show ``built`` filtered by
+    ``query``: a roll filter on tiles whose rolls this process has not built."""
+    return not built.rolls and query.uses(*ROLL_KEYWORDS)
 
 
 # --- small helpers ------------------------------------------------------------------------------------

@@ -135,11 +135,12 @@ class ProfileOutOfStep(Exception):
 class Profile:
     """A GetProfile ``Response``, parsed once. Read it; never change it (see `moved`)."""
 
-    __slots__ = ("_by_instance", "_response", "characters", "instances", "items", "minted", "reusable_plugs",
+    __slots__ = ("_by_instance", "_json", "_response", "characters", "instances", "items", "minted", "reusable_plugs",
                  "sockets", "stats")
 
-    def __init__(self, response: ProfileResponse) -> None:
+    def __init__(self, response: ProfileResponse, *, json: bytes | None = None) -> None:
         self._response = response
+        self._json = json  # the bytes it was read from, when it was (`to_json` returns them)
         self.items: tuple[OwnedItem, ...] = tuple(_owned_items(response))
         self.characters = cast(dict[str, CharacterComponent], _data(response.get("characters")))
         components = response.get("itemComponents") or {}
@@ -153,10 +154,22 @@ class Profile:
 
     @classmethod
     def from_json(cls, data: bytes) -> Profile:
-        return cls(orjson.loads(data))
+        """The profile of JSON bytes: a ``Response`` (`to_json`), or Bungie's whole
+        envelope around one, as GetProfile's body came (a ``Response`` has no ErrorCode)."""
+        parsed = orjson.loads(data)
+        if isinstance(parsed, dict) and "ErrorCode" in parsed:
+            parsed = parsed.get("Response")
+        return cls(cast(ProfileResponse, parsed if isinstance(parsed, dict) else {}), json=data)
+
+    @property
+    def response(self) -> ProfileResponse:
+        """GetProfile's ``Response`` as read. Read it; never change it."""
+        return self._response
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self._response)
+        """JSON bytes `from_json` reads back: the ones it was read from, if any (no
+        second encoding of ~2.6 MB on every page view)."""
+        return self._json if self._json is not None else orjson.dumps(self._response)
 
     def find(self, instance_id: str) -> OwnedItem | None:
         """The item with this instance id, if the player owns it."""

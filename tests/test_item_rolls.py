@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -38,6 +39,11 @@ def truth(bungie, item: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """(the item's definition, its roll) as the fake serves them."""
     spec = bungie.app.current.items
     return definition(spec, item["item_hash"]), roll(spec, item["item_hash"], item["key"])
+
+
+def saved_response(player) -> dict[str, Any]:
+    """The saved profile's GetProfile ``Response``: a copy to change."""
+    return orjson.loads(orjson.dumps(snapshot_load(account=player).profile.response))
 
 
 def plug_name(bungie, plug_hash: int) -> str:
@@ -139,7 +145,7 @@ def test_armor_shows_its_six_stats_a_total_and_its_energy_and_not_its_hidden_sta
 def test_a_plug_missing_from_the_manifest_is_an_unknown_perk_and_odd_data_is_no_500(client, player, synced):
     item, _ = weapon_with_alternatives(synced)
     page_of(client, "/inventory/")  # saves the profile the item page reads
-    response = orjson.loads(snapshot_load(account=player).profile.to_json())
+    response = saved_response(player)
     components = response["itemComponents"]
     components["sockets"]["data"][item["key"]]["sockets"][1]["plugHash"] = 123456789
     components["sockets"]["data"][item["key"]]["sockets"].append("not a socket")
@@ -230,3 +236,54 @@ def test_the_compare_link_of_a_weapon_finds_weapons_of_its_type(client, player, 
 
     assert f'href="/inventory/item/{first["key"]}/"' in page
     assert escape(truth(synced, first)[0]["itemTypeDisplayName"]) in page
+
+
+# --- rolls kept from one profile to the next -------------------------------------------------------
+HANDLING = "943549884"
+
+
+def resaved_with(player, item_key: str, *, handling: int) -> None:
+    """The saved profile again, minted a second later, with one item's handling changed
+    (what the next GetProfile would bring after the player changed a perk in the game)."""
+    response = saved_response(player)
+    response["itemComponents"]["stats"]["data"][item_key]["stats"][HANDLING] = {"statHash": int(HANDLING),
+                                                                              "value": handling}
+    minted = Profile(response).minted
+    response["responseMintedTimestamp"] = (minted + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    snapshot_save(account=player, profile=Profile(response))
+
+
+def test_a_stat_filter_after_a_new_profile_reads_the_roll_that_changed(client, player, synced, settings):
+    settings.PROFILE_REUSE_SECONDS = 30
+    item, _ = weapon_with_alternatives(synced)
+    page_of(client, "/inventory/")
+    filtered = page_of(client, "/inventory/?q=stat:handling:>=150", HTTP_HX_REQUEST="true")  # every roll built
+    assert f'data-item="{item["key"]}"' not in filtered
+
+    resaved_with(player, item["key"], handling=150)
+    filtered = page_of(client, "/inventory/?q=stat:handling:>=150", HTTP_HX_REQUEST="true")
+
+    assert re.findall(r'data-item="(\d+)"', filtered) == [item["key"]]
+
+
+def test_rolls_unchanged_since_the_last_profile_are_reused_and_a_changed_one_is_rebuilt(client, player, synced):
+    from inventory.page import attach_rolls, built_items
+    from manifest.lookup import active_seq
+
+    item, _ = weapon_with_alternatives(synced)
+    page_of(client, "/inventory/")
+    first = snapshot_load(account=player).profile
+    before = built_items(account=player, profile=first, seq=active_seq())
+    before.roll_prints = attach_rolls(before.items.values(), profile=first, seq=active_seq())
+    before.rolls = True
+    resaved_with(player, item["key"], handling=150)
+    second = snapshot_load(account=player).profile
+    after = built_items(account=player, profile=second, seq=active_seq())
+    assert after is not before  # another profile: its own tiles
+
+    attach_rolls(after.items.values(), profile=second, seq=active_seq(), earlier=before)
+
+    assert after.items[item["key"]].stats["handling"] == 150
+    assert before.items[item["key"]].stats["handling"] != 150
+    others = [key for key, view in after.items.items() if view.instance_id and key != item["key"]]
+    assert others and all(after.items[key].perks is before.items[key].perks for key in others)

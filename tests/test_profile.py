@@ -176,3 +176,14 @@ def test_a_snapshot_of_another_shape_is_no_snapshot(profile):
     assert snapshot_load(account=account) is None
     assert Snapshot.from_cached(None) is None
     assert Snapshot.from_cached({"minted": "not a time", "json": b"{}"}) is None
+
+
+def test_a_profile_read_from_bungies_envelope_is_saved_as_it_came_and_read_back(fake_app, profile):
+    body = orjson.dumps({"Response": profile.response, "ErrorCode": 1, "ErrorStatus": "Success",
+                         "ThrottleSeconds": 0, "Message": "Ok", "MessageData": {}})
+
+    read = Profile.from_json(body)
+
+    assert read.to_json() is body  # not encoded again
+    again = Profile.from_json(read.to_json())
+    assert [o.key for o in again.items] == [o.key for o in profile.items] and again.minted == profile.minted

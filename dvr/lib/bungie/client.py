@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
 import orjson
@@ -107,12 +107,25 @@ class BungieClient:
         retry: bool = True,
     ) -> Any:
         """GET a ``/Platform`` path and return its ``Response``, retrying what is retryable."""
+        return self.get_with_body(path, params=params, access_token=access_token, retry=retry)[0]
+
+    @sensitive_variables()
+    def get_with_body(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        access_token: str | None = None,
+        retry: bool = True,
+    ) -> tuple[Any, bytes]:
+        """`get`, and the body as Bungie sent it (its envelope's JSON bytes): for a caller
+        that keeps the answer, so it need not encode it again."""
         url = self.platform_url(path)
-        return self._with_retries(
-            lambda: self._call("GET", url, params=params, access_token=access_token),
+        return cast(tuple[Any, bytes], self._with_retries(
+            lambda: self._call("GET", url, params=params, access_token=access_token, with_body=True),
             retry=retry,
             what=f"GET {path}",
-        )
+        ))
 
     @sensitive_variables()
     def post(self, path: str, *, json: Mapping[str, Any], access_token: str | None = None) -> Any:
@@ -131,6 +144,7 @@ class BungieClient:
         params: Mapping[str, Any] | None = None,
         json: Mapping[str, Any] | None = None,
         access_token: str | None = None,
+        with_body: bool = False,
     ) -> Any:
         headers = {"Authorization": f"Bearer {access_token}"} if access_token else None
         try:
@@ -144,11 +158,12 @@ class BungieClient:
             )
         except requests.RequestException as exc:
             raise BungieTransportError(f"{method} {_path_of(url)} failed: {type(exc).__name__}") from exc
-        return parse_envelope(
+        parsed = parse_envelope(
             response.content,
             http_status=response.status_code,
             content_type=response.headers.get("Content-Type", ""),
         )
+        return (parsed, response.content) if with_body else parsed
 
     def _with_retries(self, call: Callable[[], Any], *, retry: bool, what: str) -> Any:
         """Run ``call``; on a retryable error wait (ThrottleSeconds or backoff) and try again
