@@ -322,6 +322,48 @@ def test_a_state_older_than_ten_minutes_is_refused(client, bungie):
 
 
 @pytest.mark.django_db
+def test_a_callback_replayed_in_the_same_browser_is_refused_before_its_code_is_sent_again(client, bungie):
+    # Single use is DVR's own check, not the fake's used-code refusal: no second token call.
+    answer = answer_on_bungie(bungie, start_login(client))
+    assert client.get("/oauth/callback/", answer).status_code == 302
+    calls = token_calls(bungie)
+
+    response = client.get("/oauth/callback/", answer)
+
+    assert response.status_code == 400 and "expired or was already used" in response.content.decode()
+    assert token_calls(bungie) == calls
+
+
+@pytest.mark.django_db
+def test_a_state_issued_eleven_minutes_ago_is_refused_though_bungies_code_is_fresh(client, bungie):
+    # The expiry is DVR's own check: the code Bungie gives now is good, the state is not.
+    with time_machine.travel(timezone.now() - timedelta(minutes=11)):
+        location = start_login(client)
+    answer = answer_on_bungie(bungie, location)
+
+    response = client.get("/oauth/callback/", answer)
+
+    assert_friendly_failure(response, 400, "expired or was already used", client)
+    assert token_calls(bungie) == 0
+
+
+@pytest.mark.django_db
+def test_a_token_for_another_bungie_account_than_the_memberships_name_logs_nobody_in(client, bungie, monkeypatch):
+    issue = bungie.app._issue_tokens_locked
+
+    def token_for_someone_else() -> dict[str, Any]:
+        return {**issue(), "membership_id": "99999999"}
+
+    monkeypatch.setattr(bungie.app, "_issue_tokens_locked", token_for_someone_else)
+    answer = answer_on_bungie(bungie, start_login(client))
+
+    response = client.get("/oauth/callback/", answer)
+
+    assert_friendly_failure(response, 400, "Bungie did not confirm your login", client)
+    assert not BungieAccount.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_used_code_is_refused_with_a_friendly_400(client, bungie):
     used = answer_on_bungie(bungie, start_login(client))
     assert client.get("/oauth/callback/", used).status_code == 302
@@ -635,6 +677,21 @@ def test_an_expired_refresh_token_at_bungie_requires_login_and_deletes_the_token
         with_token_retry(player_without_manifest, memberships_with)
 
     assert not BungieToken.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_wrong_client_secret_during_a_refresh_keeps_every_players_tokens(bungie, player_without_manifest, settings):
+    # DVR's own configuration is wrong, not the player's login: logging everyone out would not help.
+    account = player_without_manifest
+    before = stored_tokens(account)
+    settings.BUNGIE_CLIENT_SECRET = "not-the-secret"
+
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):  # the access token has expired
+        with pytest.raises(dvr_bungie.BungieOAuthError) as refused:
+            access_token_for(account)
+
+    assert refused.value.error == "invalid_client"
+    assert stored_tokens(account) == before
 
 
 @pytest.mark.django_db
