@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import re
 
 import pytest
@@ -249,7 +250,7 @@ def test_an_item_page_shows_stats_perks_and_actions(client, player, synced):
     page = page_of(client, f"/inventory/item/{item['key']}/")
 
     assert "Move to Titan" in page and "Equip on Hunter" in page
-    assert "<h2>Perks</h2>" in page or "<h2>Stats</h2>" in page
+    assert "<h2>Perks</h2>" in page and "<h2>Stats</h2>" in page  # a weapon has both
 
 
 def test_an_item_page_offers_the_moves_that_fit_where_the_item_is(client, player, synced):
@@ -410,17 +411,22 @@ def test_an_item_already_moved_elsewhere_is_explained_and_refreshed(client, play
     response = client.post("/inventory/move/", {"item": item["key"], "to": HUNTER}, follow=True)
 
     assert response.status_code == 200
-    assert "no longer where it was" in said(response) or f"Moved {name_of(item)} to your Hunter." in said(response)
+    assert "no longer where it was" in said(response)
+    moved = next(i for i in fake_items(synced) if i["key"] == item["key"])
+    assert (moved["place"], moved["character_id"]) == ("inventory", TITAN)  # where the player put it
 
 
-def test_throttling_during_a_transfer_is_waited_out(client, player, synced):
+def test_throttling_during_a_transfer_is_waited_out_for_bungies_throttle_seconds(client, player, synced, caplog):
     item = vault_item(synced)
-    synced.app.misbehave("throttle", on="actions", count=1, seconds=1)
+    synced.app.misbehave("throttle", on="actions", count=1, seconds=1)  # ThrottleSeconds: 1
 
-    response = client.post("/inventory/move/", {"item": item["key"], "to": TITAN}, follow=True)
+    with caplog.at_level(logging.WARNING, logger="dvr.lib.retry"):
+        response = client.post("/inventory/move/", {"item": item["key"], "to": TITAN}, follow=True)
 
     assert f"Moved {name_of(item)} to your Titan." in said(response)
     assert synced.app.stats()["counts"]["actions"] == 2
+    waits = [r.getMessage() for r in caplog.records if r.name == "dvr.lib.retry"]
+    assert len(waits) == 1 and "wait=1.00s" in waits[0]  # Bungie's hint, not the 0.5 s backoff
 
 
 def test_endless_throttling_is_said_after_backing_off(client, player, synced):
@@ -443,6 +449,22 @@ def test_sending_all_matching_items_to_the_vault(client, player, synced):
     assert f"Sent {min(len(carried), 50)} item" in body
     left = [i for i in fake_items(synced, place="inventory", instanced=True) if i["item_type"] == 3]
     assert len(left) == max(0, len(carried) - 50)
+
+
+def test_sending_matching_items_to_the_vault_moves_at_most_fifty_and_never_an_equipped_one(client, player, synced):
+    weapon = vault_item(synced, item_type=3)
+    carried = [i for i in fake_items(synced, place="inventory", instanced=True) if i["item_type"] == 3]
+    for _ in range(53 - len(carried)):
+        synced.app.add_item(weapon["item_hash"], place="inventory", character_id=TITAN)
+    equipped = {i["key"] for i in fake_items(synced, place="equipped")}
+    actions = synced.app.stats()["counts"].get("actions", 0)
+
+    response = client.post("/inventory/vault-matching/", {"q": "is:weapon"}, follow=True)
+
+    assert "Sent 50 items to the vault. 3 more match: run it again." in said(response)
+    assert synced.app.stats()["counts"]["actions"] == actions + 50
+    assert {i["key"] for i in fake_items(synced, place="equipped")} == equipped
+    assert len([i for i in fake_items(synced, place="inventory", instanced=True) if i["item_type"] == 3]) == 3
 
 
 def test_sending_matching_items_to_the_vault_stops_at_the_first_move_bungie_refuses_for_maintenance(
