@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
+import time_machine
 from django.test import Client
 
 from bin.stack import free_port
 from tests.fakebungie.server import FakeBungieServer
 
 __all__ = [
-    "RedisCommands", "answer_on_bungie", "free_port", "log_in", "log_in_in_browser", "not_near_a_window_edge",
-    "start_login", "stored_tokens", "wait_until",
+    "RedisCommands", "answer_on_bungie", "at_a_window_start", "free_port", "log_in", "log_in_in_browser",
+    "not_near_a_window_edge", "start_login", "stored_tokens", "wait_until",
 ]
 
 
@@ -36,9 +38,20 @@ def wait_until(predicate: Callable[[], Any], seconds: float = 60, what: str = "c
 
 
 def not_near_a_window_edge() -> None:
-    """The limit counts per minute: start a burst well inside one, so it is not split."""
+    """The limit counts per minute: start a burst well inside one, so it is not split.
+    (For other processes, whose clock a test cannot hold: `at_a_window_start` in this one.)"""
     if time.time() % 60 > 50:
         time.sleep(61 - time.time() % 60)
+
+
+@contextmanager
+def at_a_window_start(seconds_in: int = 1) -> Iterator[None]:
+    """This process's clock held ``seconds_in`` seconds into the next minute, a rate-limit
+    window's start: a burst is never split by the window's end, and nothing sleeps."""
+    now = time.time()
+    start = now - now % 60 + 60 + seconds_in
+    with time_machine.travel(start, tick=False):
+        yield
 
 
 def start_login(client: Client, next_path: str | None = None) -> str:
