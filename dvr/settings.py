@@ -225,6 +225,9 @@ LOGIN_REDIRECT_URL = "/"
 # --- Manifest ---------------------------------------------------------------------------
 MANIFEST_LANGUAGES = env.list("MANIFEST_LANGUAGES", default=["en"])
 MANIFEST_CHECK_MINUTES = env.int("MANIFEST_CHECK_MINUTES", default=5)
+# Keep only the newest N versions that went live (0: keep every version): pruned after
+# each sync that made one live, or by `manage.py prune_manifest`.
+MANIFEST_KEEP_VERSIONS = env.int("MANIFEST_KEEP_VERSIONS", default=0)
 MANIFEST_WEBHOOK_URL = env.str("MANIFEST_WEBHOOK_URL", default="")
 MANIFEST_REFRESH_TOKEN = env.str("MANIFEST_REFRESH_TOKEN", default="")
 # Calls of POST /manifest/refresh/ per minute per caller (token, staff user or address).

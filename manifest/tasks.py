@@ -8,8 +8,9 @@ from typing import Any
 
 from django.conf import settings
 
-from manifest.locking import sync_is_running
-from manifest.sync import manifest_sync
+from manifest.locking import SyncAlreadyRunning, sync_is_running
+from manifest.prune import manifest_prune
+from manifest.sync import Outcome, manifest_sync
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +19,15 @@ TASK_PATH = "manifest.tasks.refresh_manifest"
 
 
 def refresh_manifest(force: bool = False) -> dict[str, Any]:
-    """The cluster's job: run a sync and keep its outcome as the task's result."""
-    return manifest_sync(force=force).as_dict()
+    """The cluster's job: run a sync and keep its outcome as the task's result; after a
+    version went live, forget the ones past ``MANIFEST_KEEP_VERSIONS`` (when set)."""
+    result = manifest_sync(force=force)
+    if result.outcome == Outcome.LIVE and settings.MANIFEST_KEEP_VERSIONS > 0:
+        try:
+            manifest_prune(keep=settings.MANIFEST_KEEP_VERSIONS)
+        except SyncAlreadyRunning:
+            logger.info("manifest prune skipped: a sync started meanwhile; the next live version prunes")
+    return result.as_dict()
 
 
 @dataclass(frozen=True)
