@@ -225,6 +225,10 @@ LOGIN_REDIRECT_URL = "/"
 # --- Manifest ---------------------------------------------------------------------------
 MANIFEST_LANGUAGES = env.list("MANIFEST_LANGUAGES", default=["en"])
 MANIFEST_CHECK_MINUTES = env.int("MANIFEST_CHECK_MINUTES", default=5)
+# Bungie allows about one TransferItem per second per account: DVR waits this long between
+# one account's transfers, with a margin for the network's jitter (the tests shorten it
+# where the fake's limits are off).
+BUNGIE_TRANSFER_PACE_SECONDS = env.float("BUNGIE_TRANSFER_PACE_SECONDS", default=1.15)
 # Keep only the newest N versions that went live (0: keep every version): pruned after
 # each sync that made one live, or by `manage.py prune_manifest`.
 MANIFEST_KEEP_VERSIONS = env.int("MANIFEST_KEEP_VERSIONS", default=0)

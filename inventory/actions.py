@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -102,18 +103,24 @@ class _Refused(Exception):
         self.outcome = outcome
 
 
-def _pace(account: BungieAccount) -> None:
-    """Keep at least PACE_SECONDS between this account's actions, across processes.
-    A courtesy: with the cache down, no pacing, never a failed move."""
-    key = f"pace:{account.pk}"
+def _pace(account: BungieAccount, *, transfer: bool) -> None:
+    """Keep at least PACE_SECONDS between this account's actions, and
+    ``BUNGIE_TRANSFER_PACE_SECONDS`` between its transfers (Bungie allows about one a
+    second per account), across processes. A courtesy: with the cache down, no pacing
+    (a throttled call is then waited out), never a failed move."""
+    pace_for = [(f"pace:{account.pk}", PACE_SECONDS)]
+    if transfer:
+        pace_for.append((f"pace:{account.pk}:transfer", settings.BUNGIE_TRANSFER_PACE_SECONDS))
 
     def pace() -> None:
-        last = cache.get(key)
-        if last is not None:
-            wait = last + PACE_SECONDS - time.time()
-            if wait > 0:
-                time.sleep(min(wait, PACE_SECONDS))
-        cache.set(key, time.time(), timeout=10)
+        for key, seconds in pace_for:
+            last = cache.get(key)
+            if last is not None:
+                wait = last + seconds - time.time()
+                if wait > 0:
+                    time.sleep(min(wait, seconds))
+        now = time.time()
+        cache.set_many({key: now for key, _ in pace_for}, timeout=10)
 
     cache_or(pace, None, what="pacing")
 
@@ -122,7 +129,7 @@ def _post(account: BungieAccount, path: str, body: dict[str, Any]) -> None:
     """POST an action, waiting out throttling (ThrottleSeconds, else exponential backoff)."""
 
     def once(attempt: int) -> None:
-        _pace(account)
+        _pace(account, transfer=path.endswith("/TransferItem/"))
         with_token_retry(account, lambda token: bungie.client().post(path, json=body, access_token=token))
 
     try:

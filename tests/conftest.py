@@ -52,7 +52,20 @@ def bungie(fake_bungie: FakeBungieServer, settings) -> FakeBungieServer:  # noqa
     settings.BUNGIE_CLIENT_SECRET = "fake-client-secret"
     settings.BUNGIE_RETRY_BUDGET = 3
     settings.MANIFEST_TABLE_RETRY_SECONDS = 0.01
+    # The fake's own limits (one transfer a second per account...) are off unless a test
+    # switches them on (`bungie_limits`): DVR need not wait a second between transfers.
+    settings.BUNGIE_TRANSFER_PACE_SECONDS = 0.02
     return fake_bungie
+
+
+@pytest.fixture
+def bungie_limits(bungie: FakeBungieServer, settings) -> FakeBungieServer:
+    """The fake Bungie.net enforcing Bungie's real limits, and DVR pacing as in production."""
+    from dvr import settings as configured  # the pace as deployed, not the tests' shortened one
+
+    bungie.app.quirks(limits=True)
+    settings.BUNGIE_TRANSFER_PACE_SECONDS = configured.BUNGIE_TRANSFER_PACE_SECONDS
+    return bungie
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ commands sent to Redis. The named cast of fixtures is in conftest.py."""
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -21,8 +22,19 @@ from bin.stack import free_port
 from tests.fakebungie.server import FakeBungieServer
 
 __all__ = [
-    "RedisCommands", "answer_on_bungie", "at_a_window_start", "free_port", "log_in", "log_in_in_browser",
-    "not_near_a_window_edge", "start_login", "stored_tokens", "wait_until",
+    "RedisCommands",
+    "answer_on_bungie",
+    "at_a_window_start",
+    "fake_items",
+    "free_port",
+    "log_in",
+    "log_in_in_browser",
+    "not_near_a_window_edge",
+    "said",
+    "start_login",
+    "stored_tokens",
+    "vault_item",
+    "wait_until",
 ]
 
 
@@ -52,6 +64,22 @@ def at_a_window_start(seconds_in: int = 1) -> Iterator[None]:
     start = now - now % 60 + 60 + seconds_in
     with time_machine.travel(start, tick=False):
         yield
+
+
+def fake_items(bungie: FakeBungieServer, **where: Any) -> list[dict[str, Any]]:
+    """The fake player's items (as `FakeBungie.player_state` lists them) matching ``where``."""
+    items = bungie.app.player_state()["items"]
+    return [i for i in items if all(i.get(k) == v for k, v in where.items())]
+
+
+def vault_item(bungie: FakeBungieServer, **where: Any) -> dict[str, Any]:
+    """The first instanced item in the fake player's vault matching ``where``."""
+    return next(i for i in fake_items(bungie, place="vault", instanced=True, **where))
+
+
+def said(response: Any) -> str:
+    """What a page says, as a player reads it (entities decoded)."""
+    return html.unescape(response.content.decode())
 
 
 def start_login(client: Client, next_path: str | None = None) -> str:

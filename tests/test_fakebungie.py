@@ -709,6 +709,40 @@ def test_transfers_enforce_bungies_rules(fake: FakeBungieServer, token: str) -> 
     assert action(fake, token, "TransferItem", full)["ErrorStatus"] == "DestinyNoRoomInDestination"
 
 
+def test_with_bungies_limits_on_a_second_transfer_within_a_second_is_throttled(
+    fake: FakeBungieServer, token: str
+) -> None:
+    fake.app.quirks(limits=True)
+    char = fake.app.player.character_ids[0]
+    first, second = [i for i in fake.app.player_state()["items"]
+                     if i["place"] == "inventory" and i["character_id"] == char and i["instanced"]][:2]
+
+    def to_vault(item: dict[str, Any]) -> dict[str, Any]:
+        return action(fake, token, "TransferItem", {"itemReferenceHash": item["item_hash"], "itemId": item["key"],
+                                                    "characterId": char, "transferToVault": True})
+
+    assert to_vault(first)["ErrorCode"] == 1
+    refused = to_vault(second)
+    assert (refused["ErrorCode"], refused["ErrorStatus"], refused["ThrottleSeconds"]) == (
+        36, "ThrottleLimitExceededMomentarily", 1
+    )
+    assert fake.app.player.locate(second["key"])["place"] == "inventory"  # nothing moved
+    time.sleep(1.05)
+    assert to_vault(second)["ErrorCode"] == 1
+
+
+def test_with_bungies_limits_on_an_api_key_past_25_a_second_over_10_s_is_throttled_for_10_s(
+    fake: FakeBungieServer,
+) -> None:
+    fake.app.quirks(limits=True)
+    answers = [get(fake, "/Platform/GlobalAlerts/").json() for _ in range(251)]
+
+    assert all(a["ErrorCode"] == 1 for a in answers[:250])
+    assert (answers[250]["ErrorCode"], answers[250]["ThrottleSeconds"]) == (36, 10)
+    fake.app.reset()
+    assert get(fake, "/Platform/GlobalAlerts/").json()["ErrorCode"] == 1
+
+
 def test_a_full_vault_refuses_more(token: str) -> None:
     with FakeBungieServer(vault_items=2000) as fake:
         fake_token = fake.app.issue_token()["access_token"]

@@ -13,31 +13,17 @@ from django.utils.html import escape
 from manifest.lookup import definitions, forget_active_seq, forget_local_summaries
 from manifest.sync import manifest_sync
 from tests.fakebungie.items import ItemSpec
-from tests.support import log_in
+from tests.support import fake_items, log_in, said, vault_item
 
 pytestmark = pytest.mark.django_db
 
 TITAN, HUNTER, WARLOCK = "2305843009262373961", "2305843009262373962", "2305843009262373963"
 
 
-def fake_items(bungie, **where) -> list[dict]:
-    items = bungie.app.player_state()["items"]
-    return [i for i in items if all(i.get(k) == v for k, v in where.items())]
-
-
-def vault_item(bungie, **where) -> dict:
-    return next(i for i in fake_items(bungie, place="vault", instanced=True, **where))
-
-
 def name_of(item: dict) -> str:
     """The item's name as DVR says it (from the synced manifest)."""
     return definitions("DestinyInventoryItemDefinition", [item["item_hash"]])[item["item_hash"]][
         "displayProperties"]["name"]
-
-
-def said(response) -> str:
-    """What the page says, as a player reads it (entities decoded)."""
-    return html.unescape(response.content.decode())
 
 
 def profile_calls(bungie) -> int:

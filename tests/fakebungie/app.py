@@ -34,6 +34,14 @@ from .plugs import roll
 
 log = logging.getLogger(__name__)
 
+# Bungie's real limits, when switched on (`FakeBungie.quirks(limits=True)`): about one
+# TransferItem per second per account, and 25 /Platform requests per second per API key
+# averaged over 10 s (throttled for ~10 s past it).
+TRANSFER_INTERVAL = 1.0
+CLIENT_WINDOW = 10.0
+CLIENT_LIMIT = 250
+CLIENT_THROTTLE_SECONDS = 10
+
 DEFAULT_DATASET = "2026-06-16"
 ACCESS_TOKEN_SECONDS = 3600
 REFRESH_TOKEN_SECONDS = 7_776_000
@@ -140,6 +148,10 @@ class FakeBungie:
         self._flap = False
         self._table_404_after_publish = 0
         self._manifest_requests = 0
+        # Bungie's own limits (`quirks(limits=True)`): off unless a test asks (the fault suite does).
+        self._limits = False
+        self._last_transfer = 0.0
+        self._client_calls: dict[str, deque[float]] = {}
         self._alerts: list[Alert] = []
         self._codes: dict[str, tuple[str, float]] = {}
         self._access: dict[str, Token] = {}
@@ -256,10 +268,19 @@ class FakeBungie:
             self._faults.append(fault)
         return fault
 
-    def quirks(self, *, flap: bool | None = None, table_404_after_publish: int | None = None) -> None:
+    def quirks(
+        self, *, flap: bool | None = None, table_404_after_publish: int | None = None, limits: bool | None = None
+    ) -> None:
         """``flap``: the Manifest endpoint alternates current/previous version.
-        ``table_404_after_publish=K``: each file of the newest version 404s its first K times."""
+        ``table_404_after_publish=K``: each file of the newest version 404s its first K times.
+        ``limits``: Bungie's real limits: one TransferItem per second per account and 25
+        /Platform requests per second per API key averaged over 10 s, each answered past
+        the limit with ErrorCode 36 and its ThrottleSeconds."""
         with self._lock:
+            if limits is not None:
+                self._limits = limits
+                self._last_transfer = 0.0
+                self._client_calls.clear()
             if flap is not None:
                 self._flap = flap
                 self._manifest_requests = 0  # the next Manifest call answers the newest version
@@ -272,6 +293,7 @@ class FakeBungie:
             self._faults.clear()
             self._flap = False
             self._table_404_after_publish = 0
+            self._limits = False
             if stats:
                 self._counts.clear()
                 self._table_counts.clear()
@@ -330,6 +352,7 @@ class FakeBungie:
                 "redirect_uri": self.redirect_uri,
                 "flap": self._flap,
                 "table_404_after_publish": self._table_404_after_publish,
+                "limits": self._limits,
             }
 
     @staticmethod
@@ -372,6 +395,8 @@ class FakeBungie:
             fault = None
         if fault is not None and fault.kind not in ("truncate", "truncate_json"):
             return self._fault_response(fault, request)
+        if kind not in ("tables", "icons", "authorize") and self._over_client_limit(request):
+            return self._json(PlatformError(36, throttle_seconds=CLIENT_THROTTLE_SECONDS).body())
         try:
             endpoint, matched = adapter.match()
             args = dict(matched)
@@ -410,6 +435,19 @@ class FakeBungie:
             if kind == "actions":  # transfers, equips and pulls counted apart as well
                 self._counts[request.path.rstrip("/").rsplit("/", 1)[-1].lower()] += 1
             self._recent.append(record)
+
+    def _over_client_limit(self, request: Request) -> bool:
+        """With the limits on: this API key has sent more than CLIENT_LIMIT /Platform
+        requests in the last CLIENT_WINDOW seconds (this one counted)."""
+        if not self._limits or not request.path.lower().startswith("/platform/"):
+            return False
+        now = time.monotonic()
+        with self._lock:
+            calls = self._client_calls.setdefault(request.headers.get("X-API-Key", ""), deque())
+            while calls and calls[0] <= now - CLIENT_WINDOW:
+                calls.popleft()
+            calls.append(now)
+            return len(calls) > CLIENT_LIMIT
 
     def _take_fault(self, kind: str) -> Fault | None:
         with self._lock:
@@ -722,6 +760,11 @@ class FakeBungie:
     def _ep_transfer(self, request: Request) -> Response:
         body = self._action_body(request)
         with self._lock:
+            if self._limits:
+                now = time.monotonic()
+                if now - self._last_transfer < TRANSFER_INTERVAL:
+                    raise PlatformError(36, throttle_seconds=1)
+                self._last_transfer = now
             self.player.transfer(
                 item_hash=int(body.get("itemReferenceHash", 0)),
                 item_id=body.get("itemId"),
@@ -797,7 +840,8 @@ class FakeBungie:
             )
             return fault.to_dict() if fault is not None else self.state()
         if action == "quirks":
-            self.quirks(flap=body.get("flap"), table_404_after_publish=body.get("table_404_after_publish"))
+            self.quirks(flap=body.get("flap"), table_404_after_publish=body.get("table_404_after_publish"),
+                        limits=body.get("limits"))
             return self.state()
         if action == "reset":
             self.reset(stats=bool(body.get("stats")))
