@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET
 
 from dvr.lib.bungie import PlatformErrorCode
 from manifest.history import find_version
-from manifest.lookup import active_seq, definitions, normalize_hash
-from manifest.models import Definition, ManifestState, ManifestVersion
+from manifest.lookup import active_seq, entity_type_known, find_definition, normalize_hash
+from manifest.models import ManifestState, ManifestVersion
 
 PARAMETER_PARSE_FAILURE = PlatformErrorCode.ParameterParseFailure
 INVALID_PARAMETERS = PlatformErrorCode.InvalidParameters
@@ -75,12 +75,9 @@ def definition(request: HttpRequest, entity_type: str, hash_id: str) -> HttpResp
     etag = f'"{seq}-{language}-{entity_type}-{entry_hash}"'
     if request.headers.get("If-None-Match") == etag:
         return _not_modified(etag, immutable=bool(requested))
-    found = definitions(entity_type, [entry_hash], language=language, seq=seq).get(entry_hash)
-    if found is None and language != "en" and "en" in settings.MANIFEST_LANGUAGES:
-        # A translation that lags: Bungie's English definition beats no definition.
-        found = definitions(entity_type, [entry_hash], language="en", seq=seq).get(entry_hash)
+    found = find_definition(entity_type, entry_hash, language=language, seq=seq)
     if found is None:
-        if not Definition.objects.filter(entity_type=entity_type).exists():
+        if not entity_type_known(entity_type):
             return bungie_error(INVALID_PARAMETERS, "Unknown entity type.", 404, entityType=entity_type[:120])
         return bungie_error(NOT_FOUND, "No definition with that hash.", 404, hashIdentifier=str(entry_hash))
     response = _json(bungie_envelope(found))

@@ -1,0 +1,220 @@
+"""DVR as a Bungie manifest mirror: Bungie's own paths and answers, from stored versions.
+
+A client written for Bungie (bungie-api-ts, aiobungie, ...) uses DVR by changing only its
+base URL: `GET /Platform/Destiny2/Manifest/` answers the live version's Response as Bungie
+gave it (GUIDs and host-relative paths kept, the JSON paths limited to the kept
+languages), the entity endpoint answers one definition, and every table file and
+aggregate those paths name, for every stored version, is rebuilt from the stored rows:
+JSON-equal to the file Bungie published (an object keyed by each entry's hash), streamed
+over a server-side cursor so the ~190 MB item table is never held whole in memory.
+
+Pure functions over the models; the HTTP side (headers, compression, conditional
+requests, CORS, the rate limit) is in `mirror_http` and the views in `mirror_views`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db.models import TextField
+from django.db.models.functions import Cast
+
+from manifest.lookup import active_seq, entity_type_known, find_definition, normalize_hash
+from manifest.models import Definition, ManifestState, ManifestTable, ManifestVersion
+
+SERVED_VERSIONS = (ManifestVersion.Status.LIVE, ManifestVersion.Status.SUPERSEDED)
+JSON_DIR = "/common/destiny2_content/json/"
+# Rows fetched per round trip of the server-side cursor, and bytes per streamed chunk.
+CURSOR_ROWS = 500
+CHUNK_BYTES = 256 << 10
+
+# Bungie's messages for the errors its entity endpoint answers (tests/fakebungie/envelopes.py).
+MESSAGES = {
+    18: "The input parameters were invalid, please enter valid input, and try again.",
+    21: "The requested resource was not found.",
+    36: "Patience is a virtue! Please wait a moment before performing this action again.",
+    5: "This system is temporarily disabled for maintenance.",
+}
+STATUSES = {1: "Success", 5: "SystemDisabled", 18: "InvalidParameters", 21: "NotFound",
+            36: "ThrottleLimitExceededMomentarily"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A small JSON answer: HTTP status and Bungie's envelope (or DVR's body)."""
+
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+def envelope(response: Any) -> dict[str, Any]:
+    return {"Response": response, "ErrorCode": 1, "ThrottleSeconds": 0, "ErrorStatus": "Success",
+            "Message": "Ok", "MessageData": {}}
+
+
+def error(code: int, status: int, *, throttle: int = 0, message: str | None = None, **data: str) -> Answer:
+    """Bungie's error envelope (no ``Response``), with Bungie's own message for ``code``."""
+    return Answer(status, {"ErrorCode": code, "ThrottleSeconds": throttle, "ErrorStatus": STATUSES[code],
+                           "Message": message or MESSAGES[code], "MessageData": data})
+
+
+# ----------------------------------------------------------------------------------------
+# GET /Platform/Destiny2/Manifest/
+# ----------------------------------------------------------------------------------------
+def live_version() -> ManifestVersion | None:
+    state = ManifestState.objects.current()
+    return None if state is None else state.active
+
+
+def manifest_response(version: ManifestVersion) -> dict[str, Any]:
+    """Bungie's Response for ``version``, every field as Bungie gave it, the JSON content
+    paths limited to the languages DVR keeps (those are the files it serves)."""
+    response = dict(version.manifest)
+    kept = list(settings.MANIFEST_LANGUAGES)
+    for key in ("jsonWorldContentPaths", "jsonWorldComponentContentPaths"):
+        paths = response.get(key)
+        if isinstance(paths, dict):
+            response[key] = {lang: paths[lang] for lang in kept if lang in paths}
+    return response
+
+
+def manifest_answer() -> Answer:
+    version = live_version()
+    if version is None:
+        return error(5, 503, message="No manifest has been synced yet.")
+    return Answer(200, envelope(manifest_response(version)))
+
+
+# ----------------------------------------------------------------------------------------
+# GET /Platform/Destiny2/Manifest/{entityType}/{hashIdentifier}/
+# ----------------------------------------------------------------------------------------
+def entity_answer(entity_type: str, hash_id: str, language: str | None) -> Answer:
+    """The entity endpoint, as Bungie answers it: InvalidParameters (18) for an unknown
+    type or a hash that is not a number, NotFound (21) for an unknown hash."""
+    if not entity_type.isascii() or not entity_type.isalnum() or len(entity_type) > 120:
+        return error(18, 404, entityType=entity_type[:120])
+    try:
+        entry_hash = normalize_hash(hash_id)
+    except ValueError:
+        return error(18, 400, hashIdentifier=hash_id[:40])
+    language = language or settings.MANIFEST_LANGUAGES[0]
+    if language not in settings.MANIFEST_LANGUAGES:
+        return error(18, 400, message=f"Language {language[:16]!r} is not kept here.", lc=language[:16])
+    seq = active_seq()
+    if seq is None:
+        return error(5, 503, message="No manifest has been synced yet.")
+    found = find_definition(entity_type, entry_hash, language=language, seq=seq)
+    if found is None:
+        if not entity_type_known(entity_type):
+            return error(18, 404, entityType=entity_type)
+        return error(21, 404)
+    return Answer(200, envelope(found))
+
+
+# ----------------------------------------------------------------------------------------
+# GET /common/destiny2_content/json/<lang>/<Table>-<guid>.json and aggregate-<guid>.json
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ContentFile:
+    """One file DVR can rebuild: a table of a stored version, or its aggregate."""
+
+    version: ManifestVersion
+    language: str
+    tables: list[ManifestTable]
+    aggregate: bool
+
+    @property
+    def seq(self) -> int:
+        assert self.version.seq is not None
+        return self.version.seq
+
+    @property
+    def etag(self) -> str:
+        """A strong tag: the digest of the published bytes of the file's tables (the
+        bytes rebuilt from the same rows are the same)."""
+        if not self.aggregate:
+            return self.tables[0].sha256
+        digest = hashlib.sha256(b"aggregate")
+        for table in self.tables:
+            digest.update(f"{table.name}={table.sha256};".encode())
+        return digest.hexdigest()
+
+    def chunks(self) -> Iterator[bytes]:
+        if not self.aggregate:
+            return table_chunks(self.seq, self.tables[0].name, self.language)
+        return aggregate_chunks(self.seq, [t.name for t in self.tables], self.language)
+
+
+def find_file(language: str, filename: str) -> ContentFile | None:
+    """The stored file at Bungie's path ``/common/destiny2_content/json/<language>/<filename>``."""
+    if language not in settings.MANIFEST_LANGUAGES or not filename.endswith(".json") or "\x00" in filename:
+        return None
+    path = f"{JSON_DIR}{language}/{filename}"
+    served = ManifestVersion.objects.filter(status__in=SERVED_VERSIONS).exclude(seq=None)
+    if filename.startswith("aggregate-"):
+        for version in served.order_by("-seq"):
+            paths = version.manifest.get("jsonWorldContentPaths") if isinstance(version.manifest, dict) else None
+            if isinstance(paths, dict) and paths.get(language) == path:
+                tables = list(version.tables.filter(language=language).order_by("name"))
+                return ContentFile(version, language, tables, aggregate=True)
+        return None
+    table = (ManifestTable.objects.filter(path=path, language=language, version__in=served)
+             .select_related("version").order_by("-version__seq").first())
+    if table is None:
+        return None
+    return ContentFile(table.version, language, [table], aggregate=False)
+
+
+def _rows(seq: int, table: str, language: str) -> Iterator[tuple[int, str]]:
+    """(hash, the definition's JSON text) of one table at ``seq``, by hash, from a
+    server-side cursor (Postgres): the text as the database holds it, never decoded."""
+    rows = (Definition.objects.at(seq).filter(entity_type=table, language=language).order_by("hash")
+            .values_list("hash", Cast("data", output_field=TextField())))
+    yield from rows.iterator(chunk_size=CURSOR_ROWS)
+
+
+def _table_parts(seq: int, table: str, language: str) -> Iterator[bytes]:
+    first = True
+    for entry_hash, text in _rows(seq, table, language):
+        yield b'%s"%d":%s' % (b"{" if first else b",", entry_hash, text.encode())
+        first = False
+    yield b"{}" if first else b"}"
+
+
+def _batched(parts: Iterator[bytes]) -> Iterator[bytes]:
+    buffer: list[bytes] = []
+    size = 0
+    for part in parts:
+        buffer.append(part)
+        size += len(part)
+        if size >= CHUNK_BYTES:
+            yield b"".join(buffer)
+            buffer, size = [], 0
+    if buffer:
+        yield b"".join(buffer)
+
+
+def table_chunks(seq: int, table: str, language: str) -> Iterator[bytes]:
+    """One table file, rebuilt from the rows of version ``seq``, in chunks of ~256 KB."""
+    return _batched(_table_parts(seq, table, language))
+
+
+def aggregate_chunks(seq: int, tables: list[str], language: str) -> Iterator[bytes]:
+    """The aggregate file: ``{"<Table>": <table file>, ...}`` for the version's tables."""
+
+    def parts() -> Iterator[bytes]:
+        for index, table in enumerate(tables):
+            yield (b"{" if index == 0 else b",") + orjson.dumps(table) + b":"
+            yield from _table_parts(seq, table, language)
+        yield b"}" if tables else b"{}"
+
+    return _batched(parts())

@@ -1,0 +1,70 @@
+"""The mirror's views: Bungie's paths, thin (the work is in `mirror` and `mirror_http`).
+
+Every view here answers GET, HEAD and OPTIONS (the preflight), carries CORS headers on
+every answer, errors included, and counts against the per-address rate limit
+(``MIRROR_RATE_LIMIT`` a minute; 0 turns it off).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+
+from dvr.lib.ratelimit import rate_limit_hit
+from manifest import mirror
+from manifest.mirror_http import IMMUTABLE, SHORT, json_answer, preflight, stream_answer
+
+MirrorView = Callable[..., HttpResponseBase]
+RATE_WINDOW = 60
+
+
+def mirror_view(view: MirrorView) -> MirrorView:
+    """GET/HEAD/OPTIONS only, CORS on everything, and the rate limit."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: str, **kwargs: str) -> HttpResponseBase:
+        limit = settings.MIRROR_RATE_LIMIT
+        if limit > 0:
+            hit = rate_limit_hit(scope="mirror", client=request.META.get("REMOTE_ADDR", ""), limit=limit,
+                                 window=RATE_WINDOW)
+            if not hit.allowed:
+                answer = mirror.error(36, 429, throttle=hit.retry_after)
+                response = json_answer(request, answer.body, status=answer.status)
+                response["Retry-After"] = str(hit.retry_after)
+                return response
+        if request.method == "OPTIONS":
+            return preflight(request)
+        if request.method not in ("GET", "HEAD"):
+            answer = mirror.error(18, 405, message="The mirror answers GET, HEAD and OPTIONS only.")
+            response = json_answer(request, answer.body, status=answer.status)
+            response["Allow"] = "GET, HEAD, OPTIONS"
+            return response
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapped)  # read-only: another method is a 405, never a CSRF failure
+
+
+@mirror_view
+def manifest(request: HttpRequest) -> HttpResponseBase:
+    answer = mirror.manifest_answer()
+    return json_answer(request, answer.body, status=answer.status, cache=SHORT)
+
+
+@mirror_view
+def entity(request: HttpRequest, entity_type: str, hash_id: str) -> HttpResponseBase:
+    language = request.GET.get("lc") or request.GET.get("lang") or None
+    answer = mirror.entity_answer(entity_type, hash_id, language)
+    return json_answer(request, answer.body, status=answer.status, cache=SHORT)
+
+
+@mirror_view
+def content_file(request: HttpRequest, language: str, filename: str) -> HttpResponseBase:
+    found = mirror.find_file(language, filename)
+    if found is None:
+        answer = mirror.error(21, 404, message="No stored manifest file has that path.")
+        return json_answer(request, answer.body, status=answer.status)
+    return stream_answer(request, found.etag, found.chunks(), cache=IMMUTABLE)
