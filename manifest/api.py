@@ -105,8 +105,10 @@ def manifest(request: HttpRequest) -> HttpResponse:
         return _json({"version": None, "message": "no manifest yet"}, 404)
     version = state.active
     tables = [
+        # content_hash: the same from one version to the next while the table's content is
+        # (GUIDs change at every publish): a client refetches only tables whose hash moved.
         {"language": t.language, "name": t.name, "entries": t.entries, "size": t.size, "sha256": t.sha256,
-         "changed": t.changed}
+         "content_hash": t.sha256, "path": t.path, "changed": t.changed}
         for t in version.tables.all()
     ]
     return _json({
@@ -115,4 +117,5 @@ def manifest(request: HttpRequest) -> HttpResponse:
         "live_at": version.live_at.isoformat() if version.live_at else None,
         "last_checked_at": state.last_checked_at.isoformat() if state.last_checked_at else None,
         "tables": tables,
+        "mirror": {"manifest": "/Platform/Destiny2/Manifest/", "changes": "/api/manifest/changes?since=<version>"},
     })

@@ -5,7 +5,7 @@ none), and a doubled leading slash (``//common/...``: clients that join a base e
 ``/`` with a path starting with one) is the same path.
 """
 
-from django.urls import re_path
+from django.urls import path, re_path
 
 from manifest import mirror_views
 
@@ -24,4 +24,5 @@ urlpatterns = [
             name="mirror-entity"),
     re_path(rf"^/?{JSON_DIR}/(?P<language>[A-Za-z-]{{1,16}})/(?P<filename>[^/]+)$", mirror_views.content_file,
             name="mirror-file"),
+    path("api/manifest/changes", mirror_views.changes, name="mirror-changes"),
 ]

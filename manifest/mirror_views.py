@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from dvr.lib.ratelimit import rate_limit_hit
-from manifest import mirror
+from manifest import changefeed, mirror
 from manifest.mirror_http import IMMUTABLE, SHORT, json_answer, preflight, stream_answer
 
 MirrorView = Callable[..., HttpResponseBase]
@@ -68,3 +68,28 @@ def content_file(request: HttpRequest, language: str, filename: str) -> HttpResp
         answer = mirror.error(21, 404, message="No stored manifest file has that path.")
         return json_answer(request, answer.body, status=answer.status)
     return stream_answer(request, found.etag, found.chunks(), cache=IMMUTABLE)
+
+
+@mirror_view
+def changes(request: HttpRequest) -> HttpResponseBase:
+    """DVR's change feed (`changefeed`): what changed since the version a client holds."""
+    since = request.GET.get("since", "")
+    if not since:
+        return json_answer(request, {"error": "Say which version you hold: ?since=<version>."}, status=400)
+    language = request.GET.get("lang") or request.GET.get("lc") or settings.MANIFEST_LANGUAGES[0]
+    if language not in settings.MANIFEST_LANGUAGES:
+        return json_answer(request, {"error": f"Language {language[:16]!r} is not kept here."}, status=400)
+    tables = [t for t in request.GET.get("tables", "").split(",") if t] or None
+    if tables is not None and len(tables) > changefeed.MAX_TABLES:
+        return json_answer(request, {"error": f"At most {changefeed.MAX_TABLES} tables at once."}, status=400)
+    try:
+        found = changefeed.feed(since, language=language, tables=tables)
+    except changefeed.VersionGone:
+        return json_answer(request, {
+            "error": f"DVR no longer knows version {since[:200]!r}, so it cannot say what changed since: "
+                     "download the manifest in full from /Platform/Destiny2/Manifest/.",
+            "full_download": "/Platform/Destiny2/Manifest/",
+        }, status=410)
+    if found is None:
+        return json_answer(request, {"error": "No manifest has been synced yet."}, status=503)
+    return stream_answer(request, found.etag, found.chunks(), cache=SHORT)
