@@ -1,4 +1,5 @@
-"""Bungie's own paths, answered by the mirror (`mirror_views`).
+"""Bungie's own paths, answered by the mirror (`mirror_views`); DVR's change feed and
+definition timelines beside them.
 
 Bungie's paths are case-insensitive, the trailing slash is optional (aiobungie sends
 none), and a doubled leading slash (``//common/...``: clients that join a base ending in
@@ -7,7 +8,7 @@ none), and a doubled leading slash (``//common/...``: clients that join a base e
 
 from django.urls import path, re_path
 
-from manifest import mirror_views
+from manifest import mirror_views, timeline_views
 
 
 def _any_case(path: str) -> str:
@@ -25,4 +26,9 @@ urlpatterns = [
     re_path(rf"^/?{JSON_DIR}/(?P<language>[A-Za-z-]{{1,16}})/(?P<filename>[^/]+)$", mirror_views.content_file,
             name="mirror-file"),
     path("api/manifest/changes", mirror_views.changes, name="mirror-changes"),
+    # One definition's timeline (manifest/timeline.py): every version that changed it.
+    path("definitions/<str:entity_type>/<str:hash_id>/timeline/", timeline_views.timeline_page,
+         name="manifest-timeline"),
+    path("api/definitions/<str:entity_type>/<str:hash_id>/timeline/", timeline_views.timeline_json,
+         name="manifest-timeline-json"),
 ]
