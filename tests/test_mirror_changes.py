@@ -103,7 +103,8 @@ def test_an_unknown_version_is_a_410_telling_to_download_in_full(client, synced)
 
 
 @pytest.mark.parametrize("query", [{}, {"since": ""}, {"since": "x", "lang": "xx"},
-                                   {"since": "x", "tables": ",".join(["T"] * 201)}])
+                                   {"since": "x", "tables": ",".join(["T"] * 201)},
+                                   {"since": "x", "tables": "Destiny Class"}])
 def test_a_malformed_feed_request_is_a_400_with_a_message(client, synced, query):
     response = client.get("/api/manifest/changes", query)
 
