@@ -20,15 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import orjson
-from django.db.models import TextField
-from django.db.models.functions import Cast
 
 from manifest.history import find_version
-from manifest.mirror import SERVED_VERSIONS, live_version
+from manifest.mirror import SERVED_VERSIONS, batched, definition_texts, live_version
 from manifest.models import Definition, ManifestVersion
 
-CURSOR_ROWS = 500
-CHUNK_BYTES = 256 << 10
 MAX_TABLES = 200
 
 
@@ -50,7 +46,7 @@ class Feed:
         return hashlib.sha256(key.encode()).hexdigest()[:40]
 
     def chunks(self) -> Iterator[bytes]:
-        return _batched(self._parts())
+        return batched(self._parts())
 
     def _parts(self) -> Iterator[bytes]:
         head = {"since": self.since.version, "version": self.live.version, "language": self.language,
@@ -69,30 +65,15 @@ class Feed:
             rows = Definition.objects.filter(entity_type=table, language=self.language)
             replaced = set(rows.filter(valid_from__lte=old, valid_to__gt=old, valid_to__lte=new)
                            .values_list("hash", flat=True))
-            current = (rows.at(new).filter(valid_from__gt=old).order_by("hash")
-                       .values_list("hash", Cast("data", output_field=TextField())))
             name = orjson.dumps(table)
             seen: set[int] = set()
-            for entry_hash, text in current.iterator(chunk_size=CURSOR_ROWS):
+            for entry_hash, text in definition_texts(rows.at(new).filter(valid_from__gt=old)):
                 seen.add(entry_hash)
                 kind = b"changed" if entry_hash in replaced else b"added"
                 yield b'{"table":%s,"hash":%d,"change":"%s","definition":%s}' % (
                     name, entry_hash, kind, text.encode())
             for entry_hash in sorted(replaced - seen):
                 yield b'{"table":%s,"hash":%d,"change":"removed"}' % (name, entry_hash)
-
-
-def _batched(parts: Iterator[bytes]) -> Iterator[bytes]:
-    buffer: list[bytes] = []
-    size = 0
-    for part in parts:
-        buffer.append(part)
-        size += len(part)
-        if size >= CHUNK_BYTES:
-            yield b"".join(buffer)
-            buffer, size = [], 0
-    if buffer:
-        yield b"".join(buffer)
 
 
 def feed(since: str, *, language: str, tables: list[str] | None = None) -> Feed | None:

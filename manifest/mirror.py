@@ -6,7 +6,7 @@ gave it (GUIDs and host-relative paths kept, the JSON paths limited to the kept
 languages), the entity endpoint answers one definition, and every table file and
 aggregate those paths name, for every stored version, is rebuilt from the stored rows:
 JSON-equal to the file Bungie published (an object keyed by each entry's hash), streamed
-over a server-side cursor so the ~190 MB item table is never held whole in memory.
+in keyset pages of rows so the ~190 MB item table is never held whole in memory.
 
 Pure functions over the models; the HTTP side (headers, compression, conditional
 requests, CORS, the rate limit) is in `mirror_http` and the views in `mirror_views`.
@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db.models import TextField
+from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
 from manifest.lookup import active_seq, entity_type_known, find_definition, normalize_hash
@@ -29,8 +29,8 @@ from manifest.models import Definition, ManifestState, ManifestTable, ManifestVe
 
 SERVED_VERSIONS = (ManifestVersion.Status.LIVE, ManifestVersion.Status.SUPERSEDED)
 JSON_DIR = "/common/destiny2_content/json/"
-# Rows fetched per round trip of the server-side cursor, and bytes per streamed chunk.
-CURSOR_ROWS = 500
+# Rows fetched per query (keyset pages), and bytes per streamed chunk.
+PAGE_ROWS = 500
 CHUNK_BYTES = 256 << 10
 
 # Bungie's messages for the errors its entity endpoint answers (tests/fakebungie/envelopes.py).
@@ -174,12 +174,27 @@ def find_file(language: str, filename: str) -> ContentFile | None:
     return ContentFile(table.version, language, [table], aggregate=False)
 
 
+def definition_texts(rows: QuerySet[Definition], *, batch: int = PAGE_ROWS) -> Iterator[tuple[int, str]]:
+    """(hash, the definition's JSON text as the database holds it, never decoded) of
+    ``rows``, by hash, in batches of ``batch`` (keyset pagination on the lookup index).
+
+    Not one server-side cursor: outside a transaction Django declares it WITH HOLD, and
+    Postgres then copies the whole result (190 MB for the item table) before the first
+    row. Nor one long transaction, holding a snapshot while a slow client reads. Each
+    batch is a short query; the rows of a served version never change, so the batches
+    add up to one consistent file."""
+    text = Cast("data", output_field=TextField())
+    last = -1
+    while True:
+        page = list(rows.filter(hash__gt=last).order_by("hash").values_list("hash", text)[:batch])
+        yield from page
+        if len(page) < batch:
+            return
+        last = page[-1][0]
+
+
 def _rows(seq: int, table: str, language: str) -> Iterator[tuple[int, str]]:
-    """(hash, the definition's JSON text) of one table at ``seq``, by hash, from a
-    server-side cursor (Postgres): the text as the database holds it, never decoded."""
-    rows = (Definition.objects.at(seq).filter(entity_type=table, language=language).order_by("hash")
-            .values_list("hash", Cast("data", output_field=TextField())))
-    yield from rows.iterator(chunk_size=CURSOR_ROWS)
+    return definition_texts(Definition.objects.at(seq).filter(entity_type=table, language=language))
 
 
 def _table_parts(seq: int, table: str, language: str) -> Iterator[bytes]:
@@ -190,7 +205,7 @@ def _table_parts(seq: int, table: str, language: str) -> Iterator[bytes]:
     yield b"{}" if first else b"}"
 
 
-def _batched(parts: Iterator[bytes]) -> Iterator[bytes]:
+def batched(parts: Iterator[bytes]) -> Iterator[bytes]:
     buffer: list[bytes] = []
     size = 0
     for part in parts:
@@ -205,7 +220,7 @@ def _batched(parts: Iterator[bytes]) -> Iterator[bytes]:
 
 def table_chunks(seq: int, table: str, language: str) -> Iterator[bytes]:
     """One table file, rebuilt from the rows of version ``seq``, in chunks of ~256 KB."""
-    return _batched(_table_parts(seq, table, language))
+    return batched(_table_parts(seq, table, language))
 
 
 def aggregate_chunks(seq: int, tables: list[str], language: str) -> Iterator[bytes]:
@@ -217,4 +232,4 @@ def aggregate_chunks(seq: int, tables: list[str], language: str) -> Iterator[byt
             yield from _table_parts(seq, table, language)
         yield b"}" if tables else b"{}"
 
-    return _batched(parts())
+    return batched(parts())
