@@ -6,6 +6,7 @@ import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from manifest import timeline
@@ -15,10 +16,14 @@ from manifest.mirror_http import SHORT, json_answer
 MAX_TYPE = 120
 
 
-def _parse(request: HttpRequest, entity_type: str, hash_id: str) -> tuple[str, int, str] | str:
-    """(type, hash, language) or the reason the request is malformed."""
+NOT_STORED = "No stored version has that definition."
+
+
+def _parse(request: HttpRequest, entity_type: str, hash_id: str) -> tuple[str, int, str] | str | None:
+    """(type, hash, language), the reason the request is malformed, or None for a type
+    that cannot exist (as the definitions API: an unknown type is a 404)."""
     if not entity_type.isascii() or not entity_type.isalnum() or len(entity_type) > MAX_TYPE:
-        return "That is not an entity type (a table name such as DestinyInventoryItemDefinition)."
+        return None
     try:
         entry_hash = normalize_hash(hash_id)
     except ValueError:
@@ -29,14 +34,15 @@ def _parse(request: HttpRequest, entity_type: str, hash_id: str) -> tuple[str, i
     return entity_type, entry_hash, language
 
 
+@csrf_exempt  # read-only, GET only: another method is a 405, not a CSRF failure
 @require_GET
 def timeline_json(request: HttpRequest, entity_type: str, hash_id: str) -> HttpResponseBase:
     parsed = _parse(request, entity_type, hash_id)
     if isinstance(parsed, str):
         return json_answer(request, {"error": parsed}, status=400)
-    events = timeline.timeline(*parsed[:2], language=parsed[2])
-    if events is None:
-        return json_answer(request, {"error": "No stored version has that definition."}, status=404)
+    events = None if parsed is None else timeline.timeline(*parsed[:2], language=parsed[2])
+    if parsed is None or events is None:
+        return json_answer(request, {"error": NOT_STORED}, status=404)
     body = {"entityType": parsed[0], "hash": parsed[1], "language": parsed[2],
             "events": [e.as_dict() for e in events]}
     return json_answer(request, body, cache=SHORT)
@@ -47,10 +53,9 @@ def timeline_page(request: HttpRequest, entity_type: str, hash_id: str) -> HttpR
     parsed = _parse(request, entity_type, hash_id)
     if isinstance(parsed, str):
         return render(request, "error.html", {"status": 400, "title": "Bad request", "message": parsed}, status=400)
-    events = timeline.timeline(*parsed[:2], language=parsed[2])
-    if events is None:
-        return render(request, "error.html", {"status": 404, "title": "Not found",
-                      "message": "No stored version has that definition."}, status=404)
+    events = None if parsed is None else timeline.timeline(*parsed[:2], language=parsed[2])
+    if parsed is None or events is None:
+        return render(request, "error.html", {"status": 404, "title": "Not found", "message": NOT_STORED}, status=404)
     shown = [(e, [(f, _short(f.old), _short(f.new)) for f in e.fields]) for e in reversed(events)]
     return render(request, "manifest/timeline.html", {
         "entity_type": parsed[0], "hash": parsed[1], "language": parsed[2], "name": events[-1].name,

@@ -178,6 +178,7 @@ def openapi_site(synced_site, settings):
     """The synced live site, its refresh endpoint open to REFRESH_TOKEN and not rate-limited."""
     settings.MANIFEST_REFRESH_TOKEN = REFRESH_TOKEN
     settings.MANIFEST_REFRESH_RATE_LIMIT = 10_000  # the limit has its own test (test_security.py)
+    settings.MIRROR_RATE_LIMIT = 0  # the mirror's too (test_mirror.py)
     return synced_site
 
 

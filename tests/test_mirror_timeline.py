@@ -80,7 +80,7 @@ def test_the_page_lists_the_versions_and_fields(client, published):
     (f"/api/definitions/{ITEMS}/12345/timeline/", 404),
     (f"/api/definitions/{ITEMS}/nope/timeline/", 400),
     (f"/api/definitions/{ITEMS}/12345/timeline/?lang=xx", 400),
-    ("/api/definitions/Destiny%C3%A9Definition/12345/timeline/", 400),
+    ("/api/definitions/Destiny%C3%A9Definition/12345/timeline/", 404),
     (f"/definitions/{ITEMS}/12345/timeline/", 404),
     (f"/definitions/{ITEMS}/nope/timeline/", 400),
 ])
