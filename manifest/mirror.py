@@ -21,9 +21,11 @@ from typing import Any
 
 import orjson
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
+from dvr.lib.cache import cache_or
 from manifest.lookup import active_seq, entity_type_known, find_definition, normalize_hash
 from manifest.models import Definition, ManifestState, ManifestTable, ManifestVersion
 
@@ -32,6 +34,8 @@ JSON_DIR = "/common/destiny2_content/json/"
 # Rows fetched per query (keyset pages), and bytes per streamed chunk.
 PAGE_ROWS = 500
 CHUNK_BYTES = 256 << 10
+# How long a found path is remembered (what it names never changes).
+FILE_CACHE_SECONDS = 24 * 3600
 
 # Bungie's messages for the errors its entity endpoint answers (tests/fakebungie/envelopes.py).
 MESSAGES = {
@@ -127,51 +131,56 @@ def entity_answer(entity_type: str, hash_id: str, language: str | None) -> Answe
 class ContentFile:
     """One file DVR can rebuild: a table of a stored version, or its aggregate."""
 
-    version: ManifestVersion
+    seq: int
     language: str
-    tables: list[ManifestTable]
+    tables: tuple[str, ...]
     aggregate: bool
-
-    @property
-    def seq(self) -> int:
-        assert self.version.seq is not None
-        return self.version.seq
-
-    @property
-    def etag(self) -> str:
-        """A strong tag: the digest of the published bytes of the file's tables (the
-        bytes rebuilt from the same rows are the same)."""
-        if not self.aggregate:
-            return self.tables[0].sha256
-        digest = hashlib.sha256(b"aggregate")
-        for table in self.tables:
-            digest.update(f"{table.name}={table.sha256};".encode())
-        return digest.hexdigest()
+    # A strong tag: the digest of the bytes Bungie published for the file's tables (the
+    # bytes rebuilt from the same rows are the same).
+    etag: str
 
     def chunks(self) -> Iterator[bytes]:
         if not self.aggregate:
-            return table_chunks(self.seq, self.tables[0].name, self.language)
-        return aggregate_chunks(self.seq, [t.name for t in self.tables], self.language)
+            return table_chunks(self.seq, self.tables[0], self.language)
+        return aggregate_chunks(self.seq, list(self.tables), self.language)
 
 
 def find_file(language: str, filename: str) -> ContentFile | None:
-    """The stored file at Bungie's path ``/common/destiny2_content/json/<language>/<filename>``."""
+    """The stored file at Bungie's path ``/common/destiny2_content/json/<language>/<filename>``.
+
+    What a path names never changes (a GUID names one publish), so a path found is
+    remembered in the cache: a revalidation (304) then costs no query. Paths not found
+    are not remembered (a publish being synced makes them appear)."""
     if language not in settings.MANIFEST_LANGUAGES or not filename.endswith(".json") or "\x00" in filename:
         return None
     path = f"{JSON_DIR}{language}/{filename}"
+    key = "mirror:file:" + hashlib.sha256(path.encode()).hexdigest()[:32]
+    found: ContentFile | None = cache_or(lambda: cache.get(key), None, what="mirror files")
+    if found is None:
+        found = _find_file(language, path, aggregate=filename.startswith("aggregate-"))
+        if found is not None:
+            cache_or(lambda: cache.set(key, found, FILE_CACHE_SECONDS), None, what="mirror files")
+    return found
+
+
+def _find_file(language: str, path: str, *, aggregate: bool) -> ContentFile | None:
     served = ManifestVersion.objects.filter(status__in=SERVED_VERSIONS).exclude(seq=None)
-    if filename.startswith("aggregate-"):
-        for version in served.order_by("-seq"):
-            paths = version.manifest.get("jsonWorldContentPaths") if isinstance(version.manifest, dict) else None
-            if isinstance(paths, dict) and paths.get(language) == path:
-                tables = list(version.tables.filter(language=language).order_by("name"))
-                return ContentFile(version, language, tables, aggregate=True)
+    if aggregate:
+        for seq, manifest in served.order_by("-seq").values_list("seq", "manifest"):
+            paths = manifest.get("jsonWorldContentPaths") if isinstance(manifest, dict) else None
+            if isinstance(paths, dict) and paths.get(language) == path and seq is not None:
+                tables = list(ManifestTable.objects.filter(version__seq=seq, language=language).order_by("name")
+                              .values_list("name", "sha256"))
+                digest = hashlib.sha256(b"aggregate")
+                for name, sha256 in tables:
+                    digest.update(f"{name}={sha256};".encode())
+                return ContentFile(seq, language, tuple(name for name, _ in tables), True, digest.hexdigest())
         return None
-    table = (ManifestTable.objects.filter(path=path, language=language, version__in=served)
-             .select_related("version").order_by("-version__seq").first())
-    if table is None:
+    row = (ManifestTable.objects.filter(path=path, language=language, version__in=served)
+           .order_by("-version__seq").values_list("version__seq", "name", "sha256").first())
+    if row is None or row[0] is None:
         return None
-    return ContentFile(table.version, language, [table], aggregate=False)
+    return ContentFile(row[0], language, (row[1],), False, row[2])
 
 
 def definition_texts(rows: QuerySet[Definition], *, batch: int = PAGE_ROWS) -> Iterator[tuple[int, str]]:
