@@ -26,7 +26,7 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
 DEMO_PORT ?= 8000
 FAKE_PORT ?= 8765
 
-.PHONY: help install install-demo demo prod test mirror-client test-postgres test-sqlite faults lint migrations-check chromium audit bench clean
+.PHONY: help install install-demo demo prod test mirror-client test-postgres test-sqlite faults lint migrations-check chromium audit bench bench-mirror clean
 
 help:
 	@echo "make demo   - install, migrate, start fake Bungie + qcluster + site, sync the manifest"
@@ -107,6 +107,10 @@ faults: install
 
 bench: install
 	$(PY) -m bench.run --database-url $(BENCH_DATABASE_URL) --redis-url $(BENCH_REDIS_URL) $(BENCH_ARGS)
+
+# The manifest mirror against the same bytes served as a static file (bench/mirror_bench.py).
+bench-mirror: install
+	$(PY) -m bench.mirror_bench --database-url $(BENCH_DATABASE_URL)_mirror --redis-url $(BENCH_REDIS_URL) $(BENCH_ARGS)
 
 # --strict: a package the vulnerability service cannot look up fails the audit, so a
 # machine without the data (like these) fails loudly instead of passing vacuously.
