@@ -21,7 +21,9 @@ from typing import Any
 
 import brotli
 import orjson
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+
+from manifest import mirror_files
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=60"
@@ -179,16 +181,24 @@ def json_answer(request: HttpRequest, body: Any, *, status: int = 200, cache: st
 
 
 def stream_answer(request: HttpRequest, tag: str, chunks: Iterable[bytes], *, cache: str = IMMUTABLE,
-                  ) -> HttpResponseBase:
-    """A large JSON file, streamed (compressed as it streams when asked)."""
+                  keep: bool = False) -> HttpResponseBase:
+    """A large JSON file, streamed (compressed as it streams when asked). ``keep``: the
+    representation is immutable, so it is kept on disk once built and served from there
+    (`mirror_files`)."""
     encoding = chosen_encoding(request)
     if if_none_match(request, tag):
         return not_modified(tag, encoding, cache)
     response: HttpResponseBase
+    path = mirror_files.kept(tag, encoding) if keep and request.method != "HEAD" else None
     if request.method == "HEAD":
         response = StreamingHttpResponse(iter(()), content_type="application/json")
+    elif path is not None:
+        response = FileResponse(path.open("rb"), content_type="application/json")
+        del response["Content-Disposition"]  # the cache's own file name is nobody's business
     else:
         body = compress_stream(chunks, encoding) if encoding else chunks
+        if keep:
+            body = mirror_files.keeping(tag, encoding, body)
         response = StreamingHttpResponse(body, content_type="application/json")
     _representation_headers(response, tag, encoding, cache)
     cors(response)

@@ -67,7 +67,7 @@ def content_file(request: HttpRequest, language: str, filename: str) -> HttpResp
     if found is None:
         answer = mirror.error(21, 404, message="No stored manifest file has that path.")
         return json_answer(request, answer.body, status=answer.status)
-    return stream_answer(request, found.etag, found.chunks(), cache=IMMUTABLE)
+    return stream_answer(request, found.etag, found.chunks(), cache=IMMUTABLE, keep=True)
 
 
 @mirror_view

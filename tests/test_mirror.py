@@ -319,3 +319,64 @@ def test_a_setting_turns_the_rate_limit_off(client, synced, settings):
     settings.MIRROR_RATE_LIMIT = 0
 
     assert {client.get("/Platform/Destiny2/Manifest/").status_code for _ in range(10)} == {200}
+
+
+# ----------------------------------------------------------------------------------------
+# Rebuilt files kept on disk (manifest/mirror_files.py)
+# ----------------------------------------------------------------------------------------
+@pytest.fixture
+def file_cache(settings, tmp_path):
+    """The mirror's file cache in a directory of this test's own."""
+    settings.MIRROR_FILE_CACHE_DIR = str(tmp_path / "mirror-files")
+    settings.MIRROR_FILE_CACHE_MB = 64
+    return tmp_path / "mirror-files"
+
+
+def kept_files(root) -> list[str]:
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+def test_a_file_is_built_once_then_served_from_disk(client, synced, file_cache):
+    _, _, table, aggregate = mirror_paths(synced)
+    for path in (table, aggregate):
+        first = client.get(path)
+        built = json_of(first)
+        assert not first.has_header("Content-Length")  # streamed from the rows
+        again = client.get(path)
+        assert again.has_header("Content-Length") and not again.has_header("Content-Disposition")  # from disk
+        assert json_of(again) == built and again["ETag"] == first["ETag"]
+        assert again["Access-Control-Allow-Origin"] == "*" and again["Cache-Control"] == first["Cache-Control"]
+    assert len(kept_files(file_cache)) == 2
+
+
+def test_each_encoding_is_kept_apart(client, synced, file_cache):
+    _, _, table, _ = mirror_paths(synced)
+    plain = json_of(client.get(table))
+    for encoding, decode in (("gzip", gzip.decompress), ("br", brotli.decompress)):
+        client.get(table, HTTP_ACCEPT_ENCODING=encoding).getvalue()
+        kept = client.get(table, HTTP_ACCEPT_ENCODING=encoding)
+        assert kept["Content-Encoding"] == encoding and kept.has_header("Content-Length")
+        assert orjson.loads(decode(body_of(kept))) == plain
+    assert len(kept_files(file_cache)) == 3
+
+
+def test_a_client_that_leaves_half_way_leaves_nothing_behind(client, synced, file_cache):
+    path = bungie_manifest(synced)["jsonWorldContentPaths"]["en"]
+    response = client.get(path)
+    next(iter(response.streaming_content))
+    response.close()
+
+    assert kept_files(file_cache) == []
+    assert not client.get(path).has_header("Content-Length")  # built again, from the rows
+
+
+def test_the_file_cache_keeps_to_its_size_and_can_be_off(client, synced, file_cache, settings):
+    paths = list(bungie_manifest(synced)["jsonWorldComponentContentPaths"]["en"].values())
+    settings.MIRROR_FILE_CACHE_MB = 1
+    for path in paths:
+        client.get(path).getvalue()
+    assert sum(p.stat().st_size for p in file_cache.iterdir()) <= 1024 * 1024
+
+    settings.MIRROR_FILE_CACHE_MB = 0
+    for path in paths:
+        assert not client.get(path).has_header("Content-Length")
