@@ -5,11 +5,13 @@ DVR under gunicorn with DEBUG off (as production runs it), on a fresh Postgres d
 of its own, synced from the fake Bungie.net in its own process (33,000 items: a ~190 MB
 item table; ``--quick``: 500). Figures:
 
-- M1: the item table downloaded from the mirror (identity encoding), MB/s, against the
-  same bytes served by ``python -m http.server`` from a file (the static baseline);
+- M1c, M1: the item table downloaded from the mirror (identity encoding), MB/s, the first
+  time (built from the rows, kept on disk as it streams) and then (the kept file), against
+  the same bytes served by ``python -m http.server`` from a file (the static baseline);
 - M2: peak RSS of the gunicorn workers over the run (``VmHWM``), against the 256 MB aim;
 - M3: time to the first byte of the item table;
-- M4: a 304 revalidation of the item table (``If-None-Match``), p50 and p95;
+- M4: a 304 revalidation of the item table (``If-None-Match``), p50 and p95, beside
+  ``/__ping__`` (a view that does nothing: the floor of a request on this machine);
 - M5: the change feed for a 1 % publish, bytes and seconds, against the full table.
 
 No figure is asserted anywhere; tests/test_mirror_bench.py runs ``--quick`` end to end.
@@ -127,10 +129,12 @@ class MirrorBench(Bench):
         static_dir = self.work / "static-baseline"
         static_dir.mkdir(exist_ok=True)
         copy = static_dir / "items.json"
+        started = time.perf_counter()
         with session.get(server.url + path, headers={"Accept-Encoding": "identity"}, stream=True,
                          timeout=600) as response, copy.open("wb") as out:
             for chunk in response.raw.stream(1 << 20, decode_content=False):
                 out.write(chunk)
+        cold = copy.stat().st_size / (time.perf_counter() - started) / MB  # built from the rows
         static = StaticServer(static_dir, self.work / "static-baseline.log")
         ours: list[tuple[int, float, float]] = []
         theirs: list[tuple[int, float, float]] = []
@@ -155,6 +159,11 @@ class MirrorBench(Bench):
             times.append(time.perf_counter() - started)
             if response.status_code != 304:
                 raise RuntimeError(f"revalidation answered {response.status_code}")
+        pings = []
+        for _ in range(len(times)):
+            started = time.perf_counter()
+            session.get(server.url + "/__ping__", timeout=60)
+            pings.append(time.perf_counter() - started)
         rss = worker_peak_rss(server.process.pid)
 
         old = manifest["version"]
@@ -170,7 +179,10 @@ class MirrorBench(Bench):
         changes = len(feed.json()["changes"])
 
         figures = [
-            {"id": "M1", "what": f"item table download ({size / MB:.0f} MB), MB/s",
+            {"id": "M1c", "what": f"item table download ({size / MB:.0f} MB), first: built from the rows, MB/s",
+             "dvr": round(cold, 1), "baseline": round(static_mbs, 1), "ratio": round(cold / static_mbs, 3),
+             "aim": "kept on disk as it streams"},
+            {"id": "M1", "what": f"item table download ({size / MB:.0f} MB), then: the kept file, MB/s",
              "dvr": round(mirror_mbs, 1), "baseline": round(static_mbs, 1),
              "ratio": round(mirror_mbs / static_mbs, 3), "aim": ">= 0.5x the static file"},
             {"id": "M2", "what": "peak RSS of a gunicorn worker, MB", "dvr": round(rss, 1), "baseline": None,
@@ -179,8 +191,9 @@ class MirrorBench(Bench):
              "baseline": round(static_ttfb * 1000, 1), "ratio": round(ttfb / static_ttfb, 1) if static_ttfb else None,
              "aim": ""},
             {"id": "M4", "what": "304 revalidation, p50 / p95 ms",
-             "dvr": f"{percentile(times, 50) * 1000:.2f} / {percentile(times, 95) * 1000:.2f}", "baseline": None,
-             "ratio": None, "aim": "p95 <= 5 ms"},
+             "dvr": f"{percentile(times, 50) * 1000:.2f} / {percentile(times, 95) * 1000:.2f}",
+             "baseline": f"{percentile(pings, 50) * 1000:.2f} / {percentile(pings, 95) * 1000:.2f}",
+             "ratio": None, "aim": "p95 <= 5 ms; baseline: /__ping__ (a view that does nothing)"},
             {"id": "M5", "what": f"change feed for a 1 % publish ({changes} changes), bytes",
              "dvr": len(feed.content), "baseline": size, "ratio": round(len(feed.content) / size, 4),
              "aim": f"{feed_seconds * 1000:.0f} ms"},
