@@ -236,6 +236,14 @@ def test_every_answer_carries_cors(client, synced):
         assert client.get(path)["Access-Control-Allow-Origin"] == "*", path
 
 
+def test_nothing_in_a_mirror_answer_keeps_a_cdn_from_caching_it(client, synced):
+    for path in mirror_paths(synced):
+        response = client.get(path)
+        assert not response.cookies and not response.has_header("Set-Cookie"), path
+        assert "cookie" not in response.get("Vary", "").lower(), path
+        assert response["Vary"] == "Accept-Encoding", path
+
+
 def test_guid_paths_are_immutable_and_the_manifest_short_lived(client, synced):
     manifest, _, table, aggregate = mirror_paths(synced)
 
