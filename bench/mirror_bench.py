@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -106,7 +107,9 @@ class MirrorBench(Bench):
             self.fake.warm()
             self.log(f"database {urlsplit(self.database_url).path.strip('/')}: creating fresh, migrating, syncing")
             recreate_database(self.database_url)
-            env = {**self.page_env(), "MIRROR_RATE_LIMIT": "0"}
+            files = self.work / "mirror-files"  # the mirror's file cache, empty: M1c builds from the rows
+            shutil.rmtree(files, ignore_errors=True)
+            env = {**self.page_env(), "MIRROR_RATE_LIMIT": "0", "MIRROR_FILE_CACHE_DIR": str(files)}
             self.migrate(env)
             first, _ = self.sync(env)
             if first["outcome"] != "live":
