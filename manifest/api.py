@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 from dvr.lib.bungie import PlatformErrorCode
 from manifest.history import find_version
 from manifest.lookup import active_seq, entity_type_known, find_definition, normalize_hash
+from manifest.mirror import MANIFEST_PATH
 from manifest.models import ManifestState, ManifestVersion
 
 PARAMETER_PARSE_FAILURE = PlatformErrorCode.ParameterParseFailure
@@ -117,5 +118,5 @@ def manifest(request: HttpRequest) -> HttpResponse:
         "live_at": version.live_at.isoformat() if version.live_at else None,
         "last_checked_at": state.last_checked_at.isoformat() if state.last_checked_at else None,
         "tables": tables,
-        "mirror": {"manifest": "/Platform/Destiny2/Manifest/", "changes": "/api/manifest/changes?since=<version>"},
+        "mirror": {"manifest": MANIFEST_PATH, "changes": "/api/manifest/changes?since=<version>"},
     })

@@ -30,6 +30,8 @@ from manifest.lookup import active_seq, entity_type_known, find_definition, norm
 from manifest.models import Definition, ManifestState, ManifestTable, ManifestVersion
 
 SERVED_VERSIONS = (ManifestVersion.Status.LIVE, ManifestVersion.Status.SUPERSEDED)
+# Bungie's paths the mirror answers (host-relative, as in Bungie's manifest).
+MANIFEST_PATH = "/Platform/Destiny2/Manifest/"
 JSON_DIR = "/common/destiny2_content/json/"
 # Rows fetched per query (keyset pages), and bytes per streamed chunk.
 PAGE_ROWS = 500

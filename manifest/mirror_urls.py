@@ -19,11 +19,12 @@ def _any_case(path: str) -> str:
 MANIFEST = _any_case("platform/destiny2/manifest")
 JSON_DIR = _any_case("common/destiny2_content/json")
 
+# ``^(?:/)?``: one more leading slash is the same path (Django has already taken one).
 urlpatterns = [
-    re_path(rf"^/?{MANIFEST}/?$", mirror_views.manifest, name="mirror-manifest"),
-    re_path(rf"^/?{MANIFEST}/(?P<entity_type>[^/]+)/(?P<hash_id>[^/]+)/?$", mirror_views.entity,
+    re_path(rf"^(?:/)?{MANIFEST}/?$", mirror_views.manifest, name="mirror-manifest"),
+    re_path(rf"^(?:/)?{MANIFEST}/(?P<entity_type>[^/]+)/(?P<hash_id>[^/]+)/?$", mirror_views.entity,
             name="mirror-entity"),
-    re_path(rf"^/?{JSON_DIR}/(?P<language>[A-Za-z-]{{1,16}})/(?P<filename>[^/]+)$", mirror_views.content_file,
+    re_path(rf"^(?:/)?{JSON_DIR}/(?P<language>[A-Za-z-]{{1,16}})/(?P<filename>[^/]+)$", mirror_views.content_file,
             name="mirror-file"),
     path("api/manifest/changes", mirror_views.changes, name="mirror-changes"),
     # One definition's timeline (manifest/timeline.py): every version that changed it.

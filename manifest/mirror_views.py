@@ -90,8 +90,8 @@ def changes(request: HttpRequest) -> HttpResponseBase:
     except changefeed.VersionGone:
         return json_answer(request, {
             "error": f"DVR no longer knows version {since[:200]!r}, so it cannot say what changed since: "
-                     "download the manifest in full from /Platform/Destiny2/Manifest/.",
-            "full_download": "/Platform/Destiny2/Manifest/",
+                     f"download the manifest in full from {mirror.MANIFEST_PATH}.",
+            "full_download": mirror.MANIFEST_PATH,
         }, status=410)
     if found is None:
         return json_answer(request, {"error": "No manifest has been synced yet."}, status=503)
