@@ -8,9 +8,11 @@ every answer, errors included, and counts against the per-address rate limit
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
@@ -18,8 +20,11 @@ from dvr.lib.ratelimit import rate_limit_hit
 from manifest import changefeed, mirror
 from manifest.mirror_http import IMMUTABLE, SHORT, json_answer, preflight, stream_answer
 
+logger = logging.getLogger(__name__)
+
 MirrorView = Callable[..., HttpResponseBase]
 RATE_WINDOW = 60
+DATABASE_RETRY_SECONDS = 30
 
 
 def mirror_view(view: MirrorView) -> MirrorView:
@@ -43,7 +48,16 @@ def mirror_view(view: MirrorView) -> MirrorView:
             response = json_answer(request, answer.body, status=answer.status)
             response["Allow"] = "GET, HEAD, OPTIONS"
             return response
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except DatabaseError:
+            # The database is away: Bungie's maintenance answer, never cached, with CORS
+            # (a streamed file that fails half-way can only end early).
+            logger.warning("mirror: database unavailable for %s", request.path[:200], exc_info=True)
+            answer = mirror.error(5, 503)
+            response = json_answer(request, answer.body, status=answer.status)
+            response["Retry-After"] = str(DATABASE_RETRY_SECONDS)
+            return response
 
     return csrf_exempt(wrapped)  # read-only: another method is a 405, never a CSRF failure
 

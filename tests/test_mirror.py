@@ -388,3 +388,37 @@ def test_the_file_cache_keeps_to_its_size_and_can_be_off(client, synced, file_ca
     settings.MIRROR_FILE_CACHE_MB = 0
     for path in paths:
         assert not client.get(path).has_header("Content-Length")
+
+
+# ----------------------------------------------------------------------------------------
+# The database away
+# ----------------------------------------------------------------------------------------
+@pytest.fixture
+def database_away(tmp_path):
+    """This process's database connection pointed at nothing (a closed port, or a SQLite
+    file in a folder that does not exist) until the test ends."""
+    from django.db import connection
+
+    from bin.stack import free_port
+
+    saved = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "postgresql":
+        connection.settings_dict.update(HOST="127.0.0.1", PORT=str(free_port()))
+    else:
+        connection.settings_dict["NAME"] = str(tmp_path / "absent" / "db.sqlite3")
+    yield
+    connection.close()
+    connection.settings_dict.clear()
+    connection.settings_dict.update(saved)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_database_away_the_mirror_answers_bungies_maintenance_with_cors(client, synced, database_away):
+    for path in ("/Platform/Destiny2/Manifest/", "/common/destiny2_content/json/en/aggregate-x.json",
+                 "/api/manifest/changes?since=v"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert json_of(response)["ErrorStatus"] == "SystemDisabled"
+        assert response["Access-Control-Allow-Origin"] == "*" and response["Cache-Control"] == "no-store"
+        assert int(response["Retry-After"]) > 0
