@@ -26,7 +26,7 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
 DEMO_PORT ?= 8000
 FAKE_PORT ?= 8765
 
-.PHONY: help install install-demo demo prod test test-postgres test-sqlite faults lint migrations-check chromium audit bench clean
+.PHONY: help install install-demo demo prod test mirror-client test-postgres test-sqlite faults lint migrations-check chromium audit bench bench-mirror clean
 
 help:
 	@echo "make demo   - install, migrate, start fake Bungie + qcluster + site, sync the manifest"
@@ -73,6 +73,12 @@ chromium:
 		|| { echo "could not install chromium with apt-get"; exit 1; }; \
 	else echo "browser tests need /usr/bin/chromium: run 'sudo apt-get install chromium'"; exit 1; fi
 
+# bungie-api-ts, pinned in tests/mirror_client/package-lock.json, for the mirror's client
+# tests (Node 20 from Debian; its absence fails those tests, it never skips them).
+mirror-client:
+	@command -v npm >/dev/null || { echo "the mirror's client tests need node and npm: apt-get install nodejs npm"; exit 1; }
+	cd tests/mirror_client && npm ci --no-audit --no-fund --silent
+
 # Style (ruff), types (mypy with Django's stubs) and the layer contracts (import-linter).
 lint: install
 	$(VENV)/bin/ruff check .
@@ -82,7 +88,7 @@ lint: install
 migrations-check: install
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 
-test: install chromium lint migrations-check test-postgres test-sqlite
+test: install chromium mirror-client lint migrations-check test-postgres test-sqlite
 
 test-postgres:
 	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
@@ -101,6 +107,10 @@ faults: install
 
 bench: install
 	$(PY) -m bench.run --database-url $(BENCH_DATABASE_URL) --redis-url $(BENCH_REDIS_URL) $(BENCH_ARGS)
+
+# The manifest mirror against the same bytes served as a static file (bench/mirror_bench.py).
+bench-mirror: install
+	$(PY) -m bench.mirror_bench --database-url $(BENCH_DATABASE_URL)_mirror --redis-url $(BENCH_REDIS_URL) $(BENCH_ARGS)
 
 # --strict: a package the vulnerability service cannot look up fails the audit, so a
 # machine without the data (like these) fails loudly instead of passing vacuously.

@@ -240,6 +240,14 @@ MANIFEST_REFRESH_RATE_LIMIT = env.int("MANIFEST_REFRESH_RATE_LIMIT", default=6)
 MANIFEST_DOWNLOAD_DIR = env.str("MANIFEST_DOWNLOAD_DIR", default="") or None
 # Base delay before re-fetching a table that 404s or answers HTML right after a publish.
 MANIFEST_TABLE_RETRY_SECONDS = env.float("MANIFEST_TABLE_RETRY_SECONDS", default=2.0)
+# The Bungie-shaped mirror (manifest/mirror.py): requests a minute per client address
+# before a 429 with Retry-After; 0 turns the limit off.
+MIRROR_RATE_LIMIT = env.int("MIRROR_RATE_LIMIT", default=600)
+# Rebuilt table files kept on local disk (manifest/mirror_files.py), at most this many MB
+# (0: off, every download is rebuilt from the rows), in this directory (default: a
+# dvr-mirror folder in the system temp dir).
+MIRROR_FILE_CACHE_MB = env.int("MIRROR_FILE_CACHE_MB", default=2048)
+MIRROR_FILE_CACHE_DIR = env.str("MIRROR_FILE_CACHE_DIR", default="")
 
 # --- Static files, i18n -----------------------------------------------------------------
 STATIC_URL = "static/"

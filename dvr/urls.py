@@ -11,6 +11,7 @@ urlpatterns = [
     path("__ping__", views.ping, name="ping"),
     path("admin/", admin.site.urls),
     path("", include("manifest.urls")),
+    path("", include("manifest.mirror_urls")),
     path("", include("dvr.accounts.urls")),
     path("", include("inventory.urls")),
 ]

@@ -18,8 +18,9 @@ from django.views.decorators.http import require_GET
 
 from dvr.lib.bungie import PlatformErrorCode
 from manifest.history import find_version
-from manifest.lookup import active_seq, definitions, normalize_hash
-from manifest.models import Definition, ManifestState, ManifestVersion
+from manifest.lookup import active_seq, entity_type_known, find_definition, normalize_hash
+from manifest.mirror import MANIFEST_PATH
+from manifest.models import ManifestState, ManifestVersion
 
 PARAMETER_PARSE_FAILURE = PlatformErrorCode.ParameterParseFailure
 INVALID_PARAMETERS = PlatformErrorCode.InvalidParameters
@@ -75,12 +76,9 @@ def definition(request: HttpRequest, entity_type: str, hash_id: str) -> HttpResp
     etag = f'"{seq}-{language}-{entity_type}-{entry_hash}"'
     if request.headers.get("If-None-Match") == etag:
         return _not_modified(etag, immutable=bool(requested))
-    found = definitions(entity_type, [entry_hash], language=language, seq=seq).get(entry_hash)
-    if found is None and language != "en" and "en" in settings.MANIFEST_LANGUAGES:
-        # A translation that lags: Bungie's English definition beats no definition.
-        found = definitions(entity_type, [entry_hash], language="en", seq=seq).get(entry_hash)
+    found = find_definition(entity_type, entry_hash, language=language, seq=seq)
     if found is None:
-        if not Definition.objects.filter(entity_type=entity_type).exists():
+        if not entity_type_known(entity_type):
             return bungie_error(INVALID_PARAMETERS, "Unknown entity type.", 404, entityType=entity_type[:120])
         return bungie_error(NOT_FOUND, "No definition with that hash.", 404, hashIdentifier=str(entry_hash))
     response = _json(bungie_envelope(found))
@@ -108,8 +106,10 @@ def manifest(request: HttpRequest) -> HttpResponse:
         return _json({"version": None, "message": "no manifest yet"}, 404)
     version = state.active
     tables = [
+        # content_hash: the same from one version to the next while the table's content is
+        # (GUIDs change at every publish): a client refetches only tables whose hash moved.
         {"language": t.language, "name": t.name, "entries": t.entries, "size": t.size, "sha256": t.sha256,
-         "changed": t.changed}
+         "content_hash": t.sha256, "path": t.path, "changed": t.changed}
         for t in version.tables.all()
     ]
     return _json({
@@ -118,4 +118,5 @@ def manifest(request: HttpRequest) -> HttpResponse:
         "live_at": version.live_at.isoformat() if version.live_at else None,
         "last_checked_at": state.last_checked_at.isoformat() if state.last_checked_at else None,
         "tables": tables,
+        "mirror": {"manifest": MANIFEST_PATH, "changes": "/api/manifest/changes?since=<version>"},
     })

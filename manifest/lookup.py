@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.db.models import Q
@@ -294,3 +295,18 @@ def definitions(
 ) -> Definitions:
     """``{hash: definition}`` for one entity type (see `lookup`)."""
     return lookup({entity_type: hashes}, language=language, seq=seq, view=view)[entity_type]
+
+
+def find_definition(entity_type: str, entry_hash: int, *, language: str, seq: int) -> dict[str, Any] | None:
+    """One whole definition as Bungie's entity endpoint answers it, or None: in
+    ``language``, else in English (a translation that lags: Bungie's English definition
+    beats no definition)."""
+    found = definitions(entity_type, [entry_hash], language=language, seq=seq).get(entry_hash)
+    if found is None and language != "en" and "en" in settings.MANIFEST_LANGUAGES:
+        found = definitions(entity_type, [entry_hash], language="en", seq=seq).get(entry_hash)
+    return found
+
+
+def entity_type_known(entity_type: str) -> bool:
+    """Whether any stored version has a table of that name."""
+    return Definition.objects.filter(entity_type=entity_type).exists()

@@ -37,6 +37,13 @@ def _clean_cache() -> Iterator[None]:
     forget_active_seq()
 
 
+@pytest.fixture(autouse=True)
+def _mirror_files(settings, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # The mirror keeps rebuilt files on disk (manifest/mirror_files.py): each test starts
+    # with none, so what it downloads is built from its own rows.
+    settings.MIRROR_FILE_CACHE_DIR = str(tmp_path_factory.mktemp("mirror-files"))
+
+
 @pytest.fixture
 def fake(fake_bungie: FakeBungieServer) -> FakeBungieServer:  # noqa: F811
     """The fake Bungie.net on its own, DVR's settings untouched (the fake's own tests)."""

