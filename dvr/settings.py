@@ -233,6 +233,11 @@ MANIFEST_REFRESH_RATE_LIMIT = env.int("MANIFEST_REFRESH_RATE_LIMIT", default=6)
 MANIFEST_DOWNLOAD_DIR = env.str("MANIFEST_DOWNLOAD_DIR", default="") or None
 # Base delay before re-fetching a table that 404s or answers HTML right after a publish.
 MANIFEST_TABLE_RETRY_SECONDS = env.float("MANIFEST_TABLE_RETRY_SECONDS", default=2.0)
+# A table file larger than this is refused before it fills the disk (Bungie's largest,
+# the item table, is about 190 MB).
+MANIFEST_MAX_TABLE_MB = env.int("MANIFEST_MAX_TABLE_MB", default=1024)
+# While a sync keeps failing, the webhook repeats itself at most this often.
+MANIFEST_WEBHOOK_REMINDER_HOURS = env.float("MANIFEST_WEBHOOK_REMINDER_HOURS", default=6.0)
 
 # --- Static files, i18n -----------------------------------------------------------------
 STATIC_URL = "static/"

@@ -280,7 +280,8 @@ def _download_table(path: str, seq: int, progress: Progress) -> bungie.Download:
     def once(attempt: int) -> bungie.Download:
         params = None if attempt == 1 else {"dvr": f"{seq}-{attempt}-{uuid.uuid4().hex[:8]}"}
         return bungie.client().download(
-            path, directory=settings.MANIFEST_DOWNLOAD_DIR, params=params, progress=progress.downloaded
+            path, directory=settings.MANIFEST_DOWNLOAD_DIR, params=params, progress=progress.downloaded,
+            max_bytes=settings.MANIFEST_MAX_TABLE_MB << 20,
         )
 
     try:
