@@ -88,6 +88,17 @@ class BungieClient:
             url += ("&" if "?" in url else "?") + urlencode(params)
         return url
 
+    def asset_url(self, path: object) -> str:
+        """The URL of an icon or image path taken from Bungie's data, or "" when it is not a
+        path on Bungie's host: the manifest is outside input, and a page must never point an
+        ``<img>`` at another host (or at ``javascript:``)."""
+        if not isinstance(path, str) or not path or any(ord(ch) < 32 for ch in path):
+            return ""
+        try:
+            return self.url(path)
+        except ValueError:
+            return ""
+
     def platform_url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         return self.url("/Platform/" + path.lstrip("/"), params)
 
