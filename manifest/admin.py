@@ -26,7 +26,8 @@ class ManifestTableInline(admin.TabularInline):
 class ManifestVersionAdmin(admin.ModelAdmin):
     list_display = (
         "version", "status", "detected_at", "live_at", "sync_time",
-        "tables_changed", "definitions_added", "definitions_changed", "definitions_removed", "short_reason",
+        "tables_changed", "tables_dropped", "definitions_added", "definitions_changed", "definitions_removed",
+        "short_reason",
     )
     list_filter = ("status",)
     search_fields = ("version", "identity", "failure_reason")

@@ -209,7 +209,7 @@ def _entry(entry_hash: int, value: Any, table: str) -> Entry:
         not isinstance(inner, int) or isinstance(inner, bool) or inner not in _HASH_RANGE
         or inner % (1 << 32) != entry_hash
     ):
-        raise SyncFailed(f"{table} entry {entry_hash} has hash {str(inner)[:40]!r}, not its key")
+        raise SyncFailed(f"{table} entry {entry_hash} has hash {str(inner)[:40]}, not its key")
     display = value.get("displayProperties")
     name = display.get("name", "") if isinstance(display, dict) else ""
     try:

@@ -47,7 +47,7 @@ HOSTILE: dict[str, tuple[bytes, dict[str, str], str | None]] = {
     "the same entry twice": (b'{"7":{"hash":7},"7":{"hash":7}}', {}, "lists entry 7 twice"),
     "a key that is not a number": (table({"seven": entry(7)}), {}, "has a key that is not a hash: 'seven'"),
     "a key past 32 bits": (table({"99999999999": entry(7)}), {}, "has a key that is not a hash"),
-    "a key that does not match hash": (table({"7": entry(8)}), {}, "has hash '8', not its key"),
+    "a key that does not match hash": (table({"7": entry(8)}), {}, "has hash 8, not its key"),
     "NaN": (b'{"7":{"hash":7,"x":NaN}}', {}, "not valid JSON"),
     "Infinity": (b'{"7":{"hash":7,"x":-Infinity}}', {}, "not valid JSON"),
     "invalid UTF-8": (b'{"7":{"hash":7,"displayProperties":{"name":"\xff\xfe<script>"}}}', {},
