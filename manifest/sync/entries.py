@@ -180,6 +180,8 @@ def _kvitems(stream: IO[bytes], table: str) -> Iterator[tuple[str, Any]]:
     for event, value in events:
         if builder is None:
             if event == "end_map":
+                for _ in events:  # yajl raises on trailing bytes that are not JSON
+                    raise SyncFailed(f"{table} is not valid JSON: data after the table's object")
                 return
             builder = _Builder(table, value)  # a map_key at the top level
             continue
