@@ -179,7 +179,7 @@ class FakeBungie:
         without: Iterable[str] = (),
         corrupt: dict[str, str] | None = None,
         raw: dict[str, bytes] | None = None,
-        raw_headers: dict[str, dict[str, str]] | None = None,
+        raw_headers: dict[str, dict[str, str | None]] | None = None,
     ) -> Published:
         """Make a new current manifest version with new GUIDs in every path.
 
@@ -191,7 +191,7 @@ class FakeBungie:
         object keyed by hash) or ``{"Table": "hash_mismatch"}`` (an entry's hash differs
         from its key). ``raw`` serves tables as exactly the bytes given (a hostile table:
         any body at all) and ``raw_headers`` replaces a table's response headers (e.g.
-        ``{"Table": {"Content-Length": "5000000000"}}``); a table named in either that the
+        ``{"Table": {"Content-Length": "5000000000"}}``, None leaves a header out); a table named in either that the
         dataset lacks is added to the listing.
         """
         with self._lock:
@@ -224,7 +224,7 @@ class FakeBungie:
         without: frozenset[str] = frozenset(),
         corrupt: dict[str, str] | None = None,
         raw: dict[str, bytes] | None = None,
-        raw_headers: dict[str, dict[str, str]] | None = None,
+        raw_headers: dict[str, dict[str, str | None]] | None = None,
     ) -> Published:
         # Monotonic even after a revert, so no two publishes share a GUID.
         self._publish_count = number = getattr(self, "_publish_count", -1) + 1
@@ -561,7 +561,10 @@ class FakeBungie:
             return self._not_found(request)
         response = self._stream(body)
         for name, value in pub.raw_headers.get(table, {}).items():
-            response.headers[name] = value
+            if value is None:  # a header left out (e.g. no Content-Length: read to the end)
+                response.headers.pop(name, None)
+            else:
+                response.headers[name] = value
         return response
 
     @staticmethod

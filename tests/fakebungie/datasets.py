@@ -105,7 +105,7 @@ class Published:
     # Tables served as these exact bytes (hostile or broken on purpose), in every language,
     # and headers that replace the served ones (e.g. a Content-Length of 5 GB).
     raw: dict[str, bytes] = field(default_factory=dict)
-    raw_headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    raw_headers: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     def tables(self) -> list[str]:
         served = self.dataset.served_tables()
