@@ -350,3 +350,19 @@ def test_a_version_held_back_by_the_flapping_guard_says_why_on_the_page_and_in_h
     assert reason in client.get("/healthz").json()["manifest"]["held_back"]
     manifest_sync()
     assert f"seen 2 of {FLAP_CONFIRMATIONS} times in a row" in client.get("/manifest/").content.decode()
+
+
+def test_the_admin_shows_why_a_version_is_held_back(bungie, staff):
+    from django.test import Client
+
+    manifest_sync()
+    bungie.app.publish("2026-06-23")
+    manifest_sync()
+    bungie.app.revert()
+    manifest_sync()
+    admin = Client()
+    admin.force_login(staff)
+
+    page = admin.get("/admin/manifest/manifestversion/").content.decode()
+
+    assert f"{V0616} held back: seen 1 of {FLAP_CONFIRMATIONS} times in a row" in page
