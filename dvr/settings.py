@@ -248,6 +248,11 @@ MIRROR_RATE_LIMIT = env.int("MIRROR_RATE_LIMIT", default=600)
 # dvr-mirror folder in the system temp dir).
 MIRROR_FILE_CACHE_MB = env.int("MIRROR_FILE_CACHE_MB", default=2048)
 MIRROR_FILE_CACHE_DIR = env.str("MIRROR_FILE_CACHE_DIR", default="")
+# A table file larger than this is refused before it fills the disk (Bungie's largest,
+# the item table, is about 190 MB).
+MANIFEST_MAX_TABLE_MB = env.int("MANIFEST_MAX_TABLE_MB", default=1024)
+# While a sync keeps failing, the webhook repeats itself at most this often.
+MANIFEST_WEBHOOK_REMINDER_HOURS = env.float("MANIFEST_WEBHOOK_REMINDER_HOURS", default=6.0)
 
 # --- Static files, i18n -----------------------------------------------------------------
 STATIC_URL = "static/"

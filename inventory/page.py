@@ -213,7 +213,7 @@ def item_view(
         inventory: dict[str, Any] = definition.get("inventory") or {}
         item.known = True
         item.name = display.get("name") or "Unnamed item"
-        item.icon = _icon_url(client, display["icon"]) if display.get("icon") else ""
+        item.icon = _icon_url(client, display["icon"]) if isinstance(display.get("icon"), str) else ""
         item.tier = TIERS.get(inventory.get("tierType", 0), (inventory.get("tierTypeName") or "").lower())
         item.tier_name = inventory.get("tierTypeName") or item.tier.title()
         item.type_name = definition.get("itemTypeDisplayName") or ""
@@ -509,9 +509,9 @@ def build_page(
             class_name=_class_name(character, found[CLASSES]),
             race_name=display_name(found[RACES].get(character.get("raceHash") or 0), ""),
             power=int(character.get("light") or 0),
-            emblem=client.url(character["emblemPath"]) if character.get("emblemPath") else "",
+            emblem=client.asset_url(character.get("emblemPath")),
             emblem_background=(
-                client.url(character["emblemBackgroundPath"]) if character.get("emblemBackgroundPath") else ""
+                client.asset_url(character.get("emblemBackgroundPath"))
             ),
             equipped=equipped,
             inventory=grouped([i for i in mine if not i.equipped and i.location == "character"]),
@@ -559,10 +559,10 @@ def _hashes(values: Iterable[int | None]) -> set[int]:
 
 @lru_cache(maxsize=16_384)
 def _icon_url(client: bungie.BungieClient, path: str) -> str:
-    """``client.url(path)``, remembered: a page has ~1,200 icons, the same from one view
-    to the next, and checking each path (``urlsplit``) was ~3 ms of every view. Keyed by
-    the client, which is one per BUNGIE_ROOT_URL."""
-    return client.url(path)
+    """``client.asset_url(path)``, remembered: a page has ~1,200 icons, the same from one
+    view to the next, and checking each path (``urlsplit``) was ~3 ms of every view. Keyed
+    by the client, which is one per BUNGIE_ROOT_URL. A path off Bungie's host gives ""."""
+    return client.asset_url(path)
 
 
 def _bucket_name(bucket_hash: int, buckets: Definitions) -> str:

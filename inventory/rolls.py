@@ -244,7 +244,7 @@ def _plug(plug_hash: int, items: Definitions, client: bungie.BungieClient, *, in
     empty = name.startswith(("Empty ", "Default ")) or identifier.endswith(("empty", ".empty"))
     icon = display.get("icon")
     return Plug(plug_hash, name, str(display.get("description") or ""),
-                client.url(icon) if isinstance(icon, str) and icon else "", inserted=inserted, empty=empty)
+                client.asset_url(icon), inserted=inserted, empty=empty)
 
 
 def _plug_bonus(definition: dict[str, Any], inserted: list[tuple[int, dict[str, Any]]],

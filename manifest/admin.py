@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Case, CharField, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
-from manifest.models import ManifestTable, ManifestVersion
+from manifest.models import ManifestState, ManifestTable, ManifestVersion
+from manifest.status import held_back
 from manifest.tasks import enqueue_refresh
 
 
@@ -26,7 +27,8 @@ class ManifestTableInline(admin.TabularInline):
 class ManifestVersionAdmin(admin.ModelAdmin):
     list_display = (
         "version", "status", "detected_at", "live_at", "sync_time",
-        "tables_changed", "definitions_added", "definitions_changed", "definitions_removed", "short_reason",
+        "tables_changed", "tables_dropped", "definitions_added", "definitions_changed", "definitions_removed",
+        "short_reason",
     )
     list_filter = ("status",)
     search_fields = ("version", "identity", "failure_reason")
@@ -44,9 +46,17 @@ class ManifestVersionAdmin(admin.ModelAdmin):
         seconds = obj.sync_seconds
         return "" if seconds is None else f"{seconds:.1f}"
 
-    @admin.display(description="failure reason")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ManifestVersion]:
+        # A version the flapping guard holds back says why, in the reason column.
+        held = held_back(ManifestState.objects.current())
+        text: Value | Case = Value("", output_field=CharField())
+        if held is not None:
+            text = Case(When(pk=held.version_id, then=Value(held.reason)), default=Value(""), output_field=CharField())
+        return super().get_queryset(request).annotate(held_reason=text)
+
+    @admin.display(description="reason")
     def short_reason(self, obj: ManifestVersion) -> str:
-        return obj.failure_reason[:120]
+        return (getattr(obj, "held_reason", "") or obj.failure_reason)[:160]
 
     def get_urls(self) -> list[URLPattern]:
         # Before the defaults: their "<path:object_id>/" would take "refresh/" for an id.

@@ -39,6 +39,8 @@ class ManifestVersion(models.Model):
 
     tables_total = models.PositiveIntegerField(default=0)
     tables_changed = models.PositiveIntegerField(default=0)
+    # Tables the version before had and this one no longer lists (their entries removed).
+    tables_dropped = models.PositiveIntegerField(default=0)
     definitions_added = models.PositiveIntegerField(default=0)
     definitions_changed = models.PositiveIntegerField(default=0)
     definitions_removed = models.PositiveIntegerField(default=0)
@@ -153,6 +155,13 @@ class ManifestState(models.Model):
     # How many checks in a row saw the same non-active identity (flapping defence).
     seen_identity = models.CharField(max_length=64, blank=True)
     seen_streak = models.PositiveIntegerField(default=0)
+    # When a refresh was queued and has not started yet: a second request meanwhile
+    # queues nothing (claimed with one conditional UPDATE; the task clears it).
+    refresh_queued_at = models.DateTimeField(null=True, blank=True)
+    # What the webhook was last told of a failure ("" once it is told of a recovery), and
+    # when: one message per failing version, then a reminder at most every few hours.
+    alert_key = models.CharField(max_length=300, blank=True)
+    alert_sent_at = models.DateTimeField(null=True, blank=True)
 
     objects = ManifestStateQuerySet.as_manager()
 

@@ -14,6 +14,7 @@ from dvr.lib.ratelimit import rate_limit_hit
 from manifest import history
 from manifest.lookup import normalize_hash
 from manifest.models import ManifestState, ManifestVersion
+from manifest.status import held_back
 from manifest.tasks import enqueue_refresh
 
 
@@ -24,6 +25,7 @@ def versions(request: HttpRequest) -> HttpResponse:
         "versions": shown,
         "active_id": state.active_id if state else None,
         "state": state,
+        "held": held_back(state),
         "chart": history.chart(shown),
     }
     return render(request, "manifest/versions.html", context)

@@ -6,10 +6,14 @@ commands sent to Redis. The named cast of fixtures is in conftest.py."""
 from __future__ import annotations
 
 import html
+import os
 import re
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -22,6 +26,7 @@ from bin.stack import free_port
 from tests.fakebungie.server import FakeBungieServer
 
 __all__ = [
+    "Measured",
     "RedisCommands",
     "answer_on_bungie",
     "at_a_window_start",
@@ -30,6 +35,7 @@ __all__ = [
     "log_in",
     "log_in_in_browser",
     "not_near_a_window_edge",
+    "run_measured",
     "said",
     "start_login",
     "stored_tokens",
@@ -137,3 +143,37 @@ class RedisCommands:
             return original(conn, *args, **kwargs)
 
         monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", counting)
+
+
+@dataclass
+class Measured:
+    code: int
+    out: str
+    err: str
+    max_rss_mb: float
+
+    def __repr__(self) -> str:  # what a failed assertion shows
+        return f"Measured(code={self.code}, max_rss_mb={self.max_rss_mb:.0f}, err={self.err[-2000:]!r})"
+
+
+def run_measured(args: list[str], *, env: dict[str, str] | None, timeout: float = 300) -> Measured:
+    """Run a child to its end and return its exit code, output and its own peak RSS
+    (reaped with ``os.wait4``, as bench/run.py does: RUSAGE_CHILDREN would give the
+    largest of every child the test process ever had)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(args, env=env, stdout=out, stderr=err)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.05)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Measured(code=process.returncode, out=out.read().decode(errors="replace"),
+                        err=err.read().decode(errors="replace"), max_rss_mb=usage.ru_maxrss / 1024)

@@ -791,3 +791,20 @@ def test_every_error_code_dvr_names_is_bungies_own_name_and_number():
     assert {code.value: code.name for code in PlatformErrorCode} == {
         code.value: bungies.get(code.value) for code in PlatformErrorCode
     }
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["by-content-length", "by-bytes-received"])
+def test_a_file_larger_than_max_bytes_is_refused_without_retry_and_leaves_no_temp_file(
+    bungie: FakeBungieServer, tmp_path, announced: bool
+) -> None:
+    body = b'{"1":{"hash":1,"pad":"' + b"x" * 100_000 + b'"}}'
+    # Without a Content-Length the limit is met while the bytes arrive.
+    headers: dict[str, str | None] = {} if announced else {"Content-Length": None}
+    bungie.app.publish(version="big", raw={TABLE: body}, raw_headers={TABLE: headers} if headers else None)
+
+    with pytest.raises(BungieError) as caught:
+        client().download(_table_path(bungie), directory=tmp_path, chunk_size=16384, max_bytes=50_000)
+
+    assert type(caught.value) is BungieError and not caught.value.retryable
+    assert "more than the 50,000-byte limit for a file" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []

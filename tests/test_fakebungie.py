@@ -886,3 +886,22 @@ def test_stats_count_each_kind_of_item_action(fake: FakeBungieServer, token: str
     action(fake, token, "TransferItem", {"itemId": "1", "itemReferenceHash": 1, "characterId": char})
     counts = fake.app.stats()["counts"]
     assert (counts["actions"], counts["equipitem"], counts["transferitem"]) == (2, 1, 1)
+
+
+def test_a_table_can_be_published_as_raw_bytes_with_its_own_headers_over_http(fake):
+    import base64
+
+    body = b'{"1":{"hash":1,"name":"\xff"}}'  # not even UTF-8: any body at all
+    published = requests.post(f"{fake.url}/__fake__/publish", timeout=10, json={
+        "version": "raw", "raw": {"DestinyHostileDefinition": base64.b64encode(body).decode()},
+        "raw_headers": {"DestinyHostileDefinition": {"X-Served-By": "the fake"}},
+    })
+    assert published.status_code == 200
+
+    manifest = requests.get(f"{fake.url}/Platform/Destiny2/Manifest/", headers={"X-API-Key": "fake-api-key"},
+                            timeout=10).json()["Response"]
+    path = manifest["jsonWorldComponentContentPaths"]["en"]["DestinyHostileDefinition"]
+    served = requests.get(fake.url + path, timeout=10)
+
+    assert served.content == body
+    assert served.headers["X-Served-By"] == "the fake"

@@ -159,6 +159,42 @@ def test_get_is_not_allowed(client):
     assert client.get("/manifest/refresh/").status_code == 405
 
 
+def test_two_refreshes_while_idle_queue_one_job_and_the_second_is_told_so(staff, broker):
+    client, token = csrf_client(staff)
+
+    first = client.post("/manifest/refresh/", HTTP_X_CSRFTOKEN=token)
+    second = client.post("/manifest/refresh/", HTTP_X_CSRFTOKEN=token)
+
+    assert first.json()["queued"] is True
+    assert second.status_code == 202
+    assert second.json() == {"queued": False, "running": False, "already_queued": True,
+                             "message": "a manifest refresh is already queued and starts soon"}
+    assert broker.queue_size() == 1
+
+
+def test_two_clicks_of_the_admin_button_queue_one_job(staff, broker):
+    client, token = csrf_client(staff)
+
+    client.post(REFRESH_BUTTON, {"csrfmiddlewaretoken": token})
+    response = client.post(REFRESH_BUTTON, {"csrfmiddlewaretoken": token}, follow=True)
+
+    assert "Nothing queued: a manifest refresh is already queued" in response.content.decode()
+    assert broker.queue_size() == 1
+
+
+def test_once_the_queued_refresh_starts_another_can_be_queued(bungie, staff, broker):
+    from manifest.tasks import refresh_manifest
+
+    client, token = csrf_client(staff)
+    assert client.post("/manifest/refresh/", HTTP_X_CSRFTOKEN=token).json()["queued"] is True
+    broker.purge_queue()
+
+    refresh_manifest()  # what the cluster runs
+
+    assert client.post("/manifest/refresh/", HTTP_X_CSRFTOKEN=token).json()["queued"] is True
+    assert broker.queue_size() == 1
+
+
 # --- the admin ----------------------------------------------------------------------------------
 def test_the_admin_action_queues_a_refresh_and_says_so(bungie, staff, broker):
     manifest_sync()
@@ -327,3 +363,75 @@ def test_an_unreachable_webhook_never_fails_the_sync(bungie, settings):
     settings.MANIFEST_WEBHOOK_URL = "http://127.0.0.1:9/hook"
 
     assert manifest_sync().outcome == "live"
+
+
+def test_a_failing_version_is_told_once_and_again_when_it_goes_live(bungie, settings, webhook):
+    url, received, _ = webhook
+    manifest_sync()
+    settings.MANIFEST_WEBHOOK_URL = url
+    published = bungie.app.publish("2026-06-23")
+    bungie.app.misbehave("truncate_json", on="tables")
+
+    failures = [manifest_sync() for _ in range(3)]
+    bungie.app.reset()
+    live = manifest_sync()
+
+    assert [r.outcome for r in failures] == ["failed"] * 3 and live.outcome == "live"
+    assert [m["text"].split(":")[0] for m in received] == [
+        "DVR manifest sync failed", f"Destiny 2 manifest {published.version} is live on DVR",
+    ]
+
+
+def test_a_version_failing_for_hours_gets_a_reminder_at_most_every_few_hours(bungie, settings, webhook):
+    from datetime import timedelta
+
+    from django.db.models import F
+
+    from manifest.models import ManifestState
+
+    url, received, _ = webhook
+    settings.MANIFEST_WEBHOOK_URL = url
+    settings.MANIFEST_WEBHOOK_REMINDER_HOURS = 6
+    bungie.app.misbehave("truncate_json", on="tables")
+    manifest_sync()
+    manifest_sync()
+    assert len(received) == 1
+
+    # Seven hours on: the message was sent that long ago.
+    ManifestState.objects.update(alert_sent_at=F("alert_sent_at") - timedelta(hours=7))
+    manifest_sync()
+    manifest_sync()
+
+    assert len(received) == 2
+    assert received[1]["text"].startswith("DVR manifest sync still failing (reminder, at most every 6 h): ")
+
+
+def test_a_new_failing_version_is_told_even_while_another_was_failing(bungie, settings, webhook):
+    url, received, _ = webhook
+    settings.MANIFEST_WEBHOOK_URL = url
+    bungie.app.misbehave("truncate_json", on="tables")
+    manifest_sync()
+    bungie.app.publish("2026-06-23")
+
+    manifest_sync()
+    manifest_sync()
+
+    assert len(received) == 2
+    assert all(m["text"].startswith("DVR manifest sync failed: ") for m in received)
+
+
+def test_bungie_going_back_to_the_live_version_is_told_as_a_recovery(bungie, settings, webhook):
+    url, received, _ = webhook
+    manifest_sync()
+    settings.MANIFEST_WEBHOOK_URL = url
+    bungie.app.publish("2026-06-23")
+    bungie.app.misbehave("truncate_json", on="tables")
+    manifest_sync()
+    bungie.app.reset()
+    bungie.app.revert()  # Bungie withdrew the broken publish
+
+    assert manifest_sync().outcome == "unchanged"
+    manifest_sync()
+
+    assert len(received) == 2
+    assert received[1]["text"].startswith("DVR recovered: ")

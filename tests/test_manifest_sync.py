@@ -281,7 +281,8 @@ def test_a_table_that_disappears_has_its_entries_removed_and_one_that_appears_is
     gone = manifest_sync()
 
     assert gone.outcome == "live", gone.reason
-    assert (gone.removed, gone.tables_changed) == (races, 1)
+    assert (gone.removed, gone.tables_changed, gone.tables_dropped) == (races, 0, 1)
+    assert gone.summary().startswith(f"live without-races: {gone.tables_total} tables, 0 changed, 1 dropped, ")
     assert live_rows("DestinyRaceDefinition") == 0
 
     bungie.app.publish("2026-06-16", version="races-back")
@@ -308,3 +309,72 @@ def test_a_table_that_is_not_keyed_by_hash_fails_the_attempt(bungie, corruption,
     assert "DestinyRaceDefinition" in result.reason
     assert ManifestState.get().active.version == V0616
     assert Definition.objects.count() == rows_before
+
+
+# --- what the operator reads after a sync ------------------------------------------------------
+def test_once_a_version_is_live_the_check_no_longer_says_syncing(bungie, client):
+    from manifest.status import manifest_status
+
+    manifest_sync()
+
+    assert manifest_status()["last_check"] == f"{V0616} is live"
+    assert "syncing" not in client.get("/healthz").content.decode()
+    page = client.get("/manifest/").content.decode()
+    assert f"{V0616} is live" in page and "syncing" not in page
+
+
+def test_a_failed_sync_says_so_in_the_check_not_syncing(bungie):
+    from manifest.status import manifest_status
+
+    manifest_sync()
+    bungie.app.publish("2026-06-23")
+    bungie.app.misbehave("truncate_json", on="tables")
+
+    manifest_sync()
+
+    assert manifest_status()["last_check"].startswith(f"sync of {V0623} failed: ")
+
+
+def test_a_summary_counts_dropped_tables_apart_from_changed_ones(bungie):
+    manifest_sync()
+    bungie.app.publish("2026-06-23", without=["DestinyRaceDefinition", "DestinyGenderDefinition"])
+
+    result = manifest_sync()
+
+    assert result.outcome == "live", result.reason
+    assert result.tables_dropped == 2
+    assert result.tables_changed <= result.tables_total
+    assert f": {result.tables_total} tables, {result.tables_changed} changed, 2 dropped, " in result.summary()
+    version = ManifestVersion.objects.get(version=V0623)
+    assert (version.tables_total, version.tables_dropped) == (result.tables_total, 2)
+
+
+def test_a_version_held_back_by_the_flapping_guard_says_why_on_the_page_and_in_healthz(bungie, client):
+    manifest_sync()
+    bungie.app.publish("2026-06-23")
+    manifest_sync()
+    bungie.app.revert()  # Bungie answers the superseded version again
+
+    assert manifest_sync().outcome == "ignored"
+
+    reason = f"{V0616} held back: seen 1 of {FLAP_CONFIRMATIONS} times in a row; waiting (Bungie has flapped before"
+    assert reason in client.get("/manifest/").content.decode()
+    assert reason in client.get("/healthz").json()["manifest"]["held_back"]
+    manifest_sync()
+    assert f"seen 2 of {FLAP_CONFIRMATIONS} times in a row" in client.get("/manifest/").content.decode()
+
+
+def test_the_admin_shows_why_a_version_is_held_back(bungie, staff):
+    from django.test import Client
+
+    manifest_sync()
+    bungie.app.publish("2026-06-23")
+    manifest_sync()
+    bungie.app.revert()
+    manifest_sync()
+    admin = Client()
+    admin.force_login(staff)
+
+    page = admin.get("/admin/manifest/manifestversion/").content.decode()
+
+    assert f"{V0616} held back: seen 1 of {FLAP_CONFIRMATIONS} times in a row" in page

@@ -36,7 +36,7 @@ def test_it_syncs_and_ends_with_a_one_line_summary(bungie):
     assert code == 0
     last = out.strip().splitlines()[-1]
     assert last.startswith(f"live {V0616}:")
-    assert "tables changed" in last and "definitions +" in last and " s" in last
+    assert " tables, " in last and " changed" in last and "definitions +" in last and " s" in last
 
 
 @pytest.mark.django_db

@@ -14,11 +14,13 @@ import hmac
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
+import orjson
 import pytest
 import requests
 from cryptography.fernet import Fernet
@@ -319,3 +321,88 @@ def test_no_template_has_an_inline_script_style_or_event_handler():
                  for n, line in enumerate(path.read_text().splitlines(), 1) if inline.search(line)]
     assert offenders == []
 
+
+
+# --- a hostile manifest: script in Bungie's text, icons off Bungie's host ------------------------
+HOSTILE_TEXT = "<script>alert('dvr')</script>\"'><img src=x onerror=alert(1)>"
+HOSTILE_VERSION = "<svg onload=alert(2)>\"'"  # no "/": the version pages have a URL for it
+UNESCAPED = ("<script>alert", "<img src=x onerror", "<svg onload")
+
+
+def publish_hostile_items(bungie) -> None:
+    """Every item's name and description carry script and quote-breaking text, and every
+    icon points off Bungie's host (the fake's own item table, changed and served raw)."""
+    from tests.fakebungie.datasets import ITEM_TABLE
+
+    table = orjson.loads(b"".join(bungie.app.current.body("en", ITEM_TABLE).chunks()))
+    for number, entry in enumerate(table.values()):
+        display = entry.setdefault("displayProperties", {})
+        display["name"] = f"{HOSTILE_TEXT} {display.get('name', '')}"
+        display["description"] = HOSTILE_TEXT
+        display["icon"] = ("https://evil.example/i.png", "//evil.example/i.png", "javascript:alert(3)")[number % 3]
+    bungie.app.publish(version=HOSTILE_VERSION, raw={ITEM_TABLE: orjson.dumps(table)})
+    from manifest.lookup import forget_active_seq, forget_local_summaries
+    from manifest.sync import manifest_sync
+
+    assert manifest_sync().outcome == "live"
+    forget_active_seq()
+    forget_local_summaries()
+
+
+def hostile_pages(client: Client, staff_client: Client, bungie) -> dict[str, str]:
+    """Every page a hostile name reaches, by name, as HTML."""
+    from manifest.models import Definition, ManifestVersion
+
+    weapons = [i for i in bungie.app.player_state()["items"] if i["instanced"] and i["item_type"] == 3]
+    version = ManifestVersion.objects.get(version=HOSTILE_VERSION)
+    base = f"/manifest/{quote(HOSTILE_VERSION, safe='')}/"
+    changed = Definition.objects.filter(valid_from=version.seq, entity_type="DestinyInventoryItemDefinition").first()
+    urls = {
+        "vault": (client, "/inventory/"),
+        "item": (client, f"/inventory/item/{weapons[0]['key']}/"),
+        "quick view": (client, f"/inventory/item/{weapons[0]['key']}/quick/"),
+        "compare": (client, "/inventory/compare/?q=is:weapon"),
+        "home": (client, "/"),
+        "manifest history and chart": (client, "/manifest/"),
+        "version": (client, f"{base}?id={version.pk}"),
+        "table changes": (client, f"{base}DestinyInventoryItemDefinition/?kind=changed&id={version.pk}"),
+        "entry diff": (client, f"{base}DestinyInventoryItemDefinition/{changed.hash}/?id={version.pk}"),
+        "search": (client, "/manifest/search/?q=script"),
+        "admin versions": (staff_client, "/admin/manifest/manifestversion/"),
+        "admin version": (staff_client, f"/admin/manifest/manifestversion/{version.pk}/change/"),
+    }
+    pages = {}
+    for name, (who, url) in urls.items():
+        response = who.get(url)
+        assert response.status_code == 200, (name, url, response.status_code)
+        pages[name] = response.content.decode()
+    return pages
+
+
+@pytest.mark.django_db
+def test_script_in_a_manifests_names_is_shown_as_text_on_every_page_it_reaches(client, player, synced, staff):
+    publish_hostile_items(synced)
+    staff_client = Client()
+    staff_client.force_login(staff)
+
+    pages = hostile_pages(client, staff_client, synced)
+
+    for name, html in pages.items():
+        assert not [s for s in UNESCAPED if s in html], name
+    reached = {name for name, html in pages.items() if "&lt;script&gt;alert" in html or "&lt;svg onload" in html}
+    assert reached == set(pages)
+
+
+@pytest.mark.django_db
+def test_an_icon_path_off_bungies_host_is_never_an_image_source(client, player, synced, staff):
+    publish_hostile_items(synced)
+    staff_client = Client()
+    staff_client.force_login(staff)
+
+    pages = hostile_pages(client, staff_client, synced)
+
+    for name, html in pages.items():
+        sources = re.findall(r'<img[^>]*\ssrc="([^"]*)"', html)
+        assert all(src.startswith((synced.url + "/", "/static/")) for src in sources), (name, sources[:5])
+        links = re.findall(r'\s(?:src|href|srcset|action)="([^"]*)"', html)
+        assert not [link for link in links if "evil.example" in link or "javascript:" in link], name

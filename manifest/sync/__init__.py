@@ -10,7 +10,13 @@ all call `manifest_sync` (or enqueue the task that does).
 - `notify`: the operators' webhook.
 """
 
-from manifest.sync.orchestrate import FLAP_CONFIRMATIONS, TABLE_ATTEMPTS, manifest_identity, manifest_sync
+from manifest.sync.orchestrate import (
+    FLAP_CONFIRMATIONS,
+    TABLE_ATTEMPTS,
+    held_back_reason,
+    manifest_identity,
+    manifest_sync,
+)
 from manifest.sync.results import LogProgress, Outcome, Progress, SyncFailed, SyncResult, TableCounts
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "SyncFailed",
     "SyncResult",
     "TableCounts",
+    "held_back_reason",
     "manifest_identity",
     "manifest_sync",
 ]

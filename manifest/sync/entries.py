@@ -21,6 +21,15 @@ from manifest.sync.results import SyncFailed
 # means the cheap cutting went wrong (Bungie's largest are a few hundred KB).
 READ_SIZE = 4 << 20
 MAX_ENTRY_BYTES = 16 << 20
+# Bungie's entries nest about ten levels; past orjson's own limit (254, where it stops
+# encoding) an entry is refused by either parser. The streaming parser reads ijson's basic
+# events, never its prefixed ones: a prefix per event made an entry nested 100,000 deep
+# cost gigabytes.
+MAX_DEPTH = 254
+# A hash is Bungie's unsigned 32-bit number (negative in its signed form in old files).
+_HASH_RANGE = range(-(1 << 31), 1 << 32)
+# What the search column keeps of a name (the entry's JSON keeps all of it).
+MAX_NAME_CHARS = 1000
 # In compact JSON (Bungie's files are minified) one entry ends and the next begins with
 # `},"<hash>":{`; the same bytes also occur inside entries (objects keyed by hashes),
 # which brace counting tells apart.
@@ -112,18 +121,83 @@ def iter_entries(stream: IO[bytes], table: str, live: dict[int, int]) -> Iterato
         return
     stream.seek(0)
     try:
-        for index, (key, value) in enumerate(ijson.kvitems(stream, "", use_float=True)):
+        for index, (name, value) in enumerate(_kvitems(stream, table)):
             if index >= given:
-                yield _entry(_entry_hash(key, table), value, table)
-    except ijson.JSONError as exc:
-        raise SyncFailed(f"{table} is not valid JSON (truncated or corrupt): {exc}") from None
+                yield _entry(_entry_hash(name, table), value, table)
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
+        raise SyncFailed(f"{table} is not valid JSON (truncated or corrupt): {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    """yajl's message, without the quoted (hostile, possibly binary) file text it carries."""
+    text = exc.args[0] if exc.args else ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    lines = str(text).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
+
+
+class _Builder:
+    """One value from ijson's basic events, refusing nesting deeper than MAX_DEPTH."""
+
+    def __init__(self, table: str, key: str) -> None:
+        self.table, self.key = table, key
+        self.stack: list[Any] = []
+        self.keys: list[str | None] = []
+        self.value: Any = None
+        self.done = False
+
+    def event(self, event: str, value: Any) -> None:
+        if event == "map_key":
+            self.keys[-1] = value
+        elif event in ("start_map", "start_array"):
+            if len(self.stack) >= MAX_DEPTH:
+                raise SyncFailed(f"{self.table} entry {self.key[:40]!r} is nested more than {MAX_DEPTH} levels deep")
+            self.stack.append({} if event == "start_map" else [])
+            self.keys.append(None)
+        elif event in ("end_map", "end_array"):
+            self.keys.pop()
+            self._put(self.stack.pop())
+        else:
+            self._put(value)
+
+    def _put(self, value: Any) -> None:
+        if not self.stack:
+            self.value, self.done = value, True
+        elif isinstance(self.stack[-1], list):
+            self.stack[-1].append(value)
+        else:
+            self.stack[-1][self.keys[-1]] = value  # a duplicate key: the last one wins, as in orjson
+
+
+def _kvitems(stream: IO[bytes], table: str) -> Iterator[tuple[str, Any]]:
+    """(key, value) of a top-level JSON object, from events without prefixes (bounded memory)."""
+    events = ijson.basic_parse(stream, use_float=True)
+    first = next(events, None)
+    if first is None or first[0] != "start_map":
+        raise SyncFailed(f"{table} is not a JSON object keyed by hash")
+    builder: _Builder | None = None
+    for event, value in events:
+        if builder is None:
+            if event == "end_map":
+                for _ in events:  # yajl raises on trailing bytes that are not JSON
+                    raise SyncFailed(f"{table} is not valid JSON: data after the table's object")
+                return
+            builder = _Builder(table, value)  # a map_key at the top level
+            continue
+        builder.event(event, value)
+        if builder.done:
+            yield builder.key, builder.value
+            builder = None
 
 
 def _entry_hash(key: str, table: str) -> int:
     try:
-        entry_hash = int(key)
+        entry_hash = int(key) if key.isascii() and key.lstrip("-").isdigit() else None
     except ValueError:
-        raise SyncFailed(f"{table} has a key that is not a hash: {key[:40]!r}") from None
+        entry_hash = None
+    if entry_hash is None or entry_hash not in _HASH_RANGE:
+        raise SyncFailed(f"{table} has a key that is not a hash: {key[:40]!r}")
     if entry_hash < 0:
         entry_hash += 1 << 32  # signed form, as in Bungie's SQLite manifests
     return entry_hash
@@ -133,9 +207,31 @@ def _entry(entry_hash: int, value: Any, table: str) -> Entry:
     if not isinstance(value, dict):
         raise SyncFailed(f"{table} entry {entry_hash} is not an object")
     inner = value.get("hash")
-    if inner is not None and int(inner) % (1 << 32) != entry_hash:
-        raise SyncFailed(f"{table} entry {entry_hash} has hash {inner}, not its key")
+    if inner is not None and (
+        not isinstance(inner, int) or isinstance(inner, bool) or inner not in _HASH_RANGE
+        or inner % (1 << 32) != entry_hash
+    ):
+        raise SyncFailed(f"{table} entry {entry_hash} has hash {str(inner)[:40]}, not its key")
     display = value.get("displayProperties")
     name = display.get("name", "") if isinstance(display, dict) else ""
-    data = orjson.dumps(value)
-    return entry_hash, data, entry_digest(data), name if isinstance(name, str) else ""
+    try:
+        data = orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        # Nested past orjson's limit, or an integer past 64 bits: not a definition.
+        raise SyncFailed(f"{table} entry {entry_hash} cannot be stored: {exc}") from None
+    if b"\\u0000" in data:
+        # Postgres refuses NUL in text and JSONB: the character becomes U+FFFD.
+        value = _without_nul(value)
+        data = orjson.dumps(value)
+        name = name.replace("\x00", "\ufffd") if isinstance(name, str) else name
+    return entry_hash, data, entry_digest(data), name[:MAX_NAME_CHARS] if isinstance(name, str) else ""
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value

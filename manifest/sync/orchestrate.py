@@ -20,7 +20,7 @@ from django.utils import timezone
 from dvr.lib import bungie
 from dvr.lib.retry import RetryPolicy, call_with_retries
 from manifest.locking import SyncAlreadyRunning, sync_lock
-from manifest.models import Definition, ManifestState, ManifestTable, ManifestVersion
+from manifest.models import STATE_ID, Definition, ManifestState, ManifestTable, ManifestVersion
 from manifest.sync import notify
 from manifest.sync.entries import iter_entries
 from manifest.sync.results import (
@@ -52,6 +52,12 @@ class _Attempt:
     active: ManifestVersion | None
     active_seq: int
     counts: SyncResult = field(default_factory=lambda: SyncResult(outcome=Outcome.LIVE))
+
+
+def held_back_reason(version: str, streak: int) -> str:
+    """Why a superseded version seen again is not re-activated yet (the flapping guard)."""
+    return (f"{version} held back: seen {streak} of {FLAP_CONFIRMATIONS} times in a row; "
+            f"waiting (Bungie has flapped before; --force takes it now)")
 
 
 def manifest_identity(manifest: dict[str, Any], languages: list[str]) -> str:
@@ -88,9 +94,8 @@ def manifest_sync(*, force: bool = False, progress: Progress | None = None) -> S
     except SyncAlreadyRunning:
         return SyncResult(outcome=Outcome.BUSY, reason=str(SyncAlreadyRunning()), temporary=True)
     result.seconds = time.monotonic() - started
-    # Operators hear of new versions and real failures, not of each check in a maintenance.
-    if result.outcome == Outcome.LIVE or (result.outcome == Outcome.FAILED and not result.temporary):
-        notify.sync_finished(result)
+    # notify decides: new versions, a failing version once, recovery, rare reminders.
+    notify.sync_finished(result)
     fields = {k: v for k, v in result.as_dict().items() if k != "summary"}
     logger.info("manifest sync %s", result.summary(), extra={"event": "manifest.sync", **fields})
     return result
@@ -128,10 +133,7 @@ def _sync_locked(*, force: bool, progress: Progress, started: float) -> SyncResu
 
     streak = state.seen_streak + 1 if state.seen_identity == identity else 1
     if version.status == Status.SUPERSEDED and not force and streak < FLAP_CONFIRMATIONS:
-        reason = (
-            f"{version_string} was already superseded; seen {streak} time(s) in a row, "
-            f"re-activated only after {FLAP_CONFIRMATIONS} (or with --force)"
-        )
+        reason = held_back_reason(version_string, streak)
         _record_check(state, ok=True, message=reason, identity=identity, streak=streak)
         return SyncResult(outcome=Outcome.IGNORED, version=version_string, reason=reason)
     _record_check(state, ok=True, message=f"syncing {version_string}", identity=identity, streak=streak)
@@ -146,13 +148,17 @@ def _sync_locked(*, force: bool, progress: Progress, started: float) -> SyncResu
         )
         reason = exc.reason if isinstance(exc, SyncFailed) else str(exc)
         _fail_attempt(attempt, reason)
+        _record_outcome(f"sync of {version_string} failed: {reason}")
         result = attempt.counts
         result.outcome, result.reason, result.temporary = Outcome.FAILED, reason, temporary
         return result
     except BaseException as exc:
         # Unexpected errors and interrupts: undo, record, and let them propagate.
         _fail_attempt(attempt, f"{type(exc).__name__}: {exc}")
+        _record_outcome(f"sync of {version_string} failed: {type(exc).__name__}")
         raise
+    # "syncing <version>" must not outlive the sync: /manifest/ and /healthz read this.
+    _record_outcome(f"{version_string} is live")
     return attempt.counts
 
 
@@ -168,6 +174,14 @@ def _record_check(
         state.seen_streak = streak if streak is not None else 0
         fields += ["seen_identity", "seen_streak"]
     state.save(update_fields=fields)
+
+
+def _record_outcome(message: str) -> None:
+    """Replace the check's "syncing <version>" with how the sync ended."""
+    try:
+        ManifestState.objects.filter(id=STATE_ID).update(last_check_message=message[:2000])
+    except Exception:
+        logger.exception("could not record how the manifest sync ended")
 
 
 def _clear_interrupted(state: ManifestState) -> None:
@@ -257,10 +271,9 @@ def _sync_tables(attempt: _Attempt, manifest: dict[str, Any], languages: list[st
     listed = {(language, name) for language, name, _ in work}
     for language, name in live_tables:
         if (language, name) not in listed and language in languages:
-            removed = _retire(name, language, attempt, hashes=None)
-            if removed:
-                result.tables_changed += 1
-                result.removed += removed
+            # Counted apart from the changed ones: "11 tables, 9 changed, 2 dropped".
+            result.tables_dropped += 1
+            result.removed += _retire(name, language, attempt, hashes=None)
 
 
 def _add_counts(result: SyncResult, counts: TableCounts, changed: bool) -> None:
@@ -280,7 +293,8 @@ def _download_table(path: str, seq: int, progress: Progress) -> bungie.Download:
     def once(attempt: int) -> bungie.Download:
         params = None if attempt == 1 else {"dvr": f"{seq}-{attempt}-{uuid.uuid4().hex[:8]}"}
         return bungie.client().download(
-            path, directory=settings.MANIFEST_DOWNLOAD_DIR, params=params, progress=progress.downloaded
+            path, directory=settings.MANIFEST_DOWNLOAD_DIR, params=params, progress=progress.downloaded,
+            max_bytes=settings.MANIFEST_MAX_TABLE_MB << 20,
         )
 
     try:
@@ -362,6 +376,7 @@ def _activate(attempt: _Attempt) -> None:
             sync_finished_at=now,
             tables_total=result.tables_total,
             tables_changed=result.tables_changed,
+            tables_dropped=result.tables_dropped,
             definitions_added=result.added,
             definitions_changed=result.changed,
             definitions_removed=result.removed,

@@ -42,6 +42,7 @@ class SyncResult:
     version: str = ""
     tables_total: int = 0
     tables_changed: int = 0
+    tables_dropped: int = 0  # tables the live version had and Bungie no longer lists
     added: int = 0
     changed: int = 0
     removed: int = 0
@@ -56,8 +57,9 @@ class SyncResult:
 
     def summary(self) -> str:
         if self.outcome == Outcome.LIVE:
+            dropped = f", {self.tables_dropped} dropped" if self.tables_dropped else ""
             return (
-                f"live {self.version}: {self.tables_changed} of {self.tables_total} tables changed, "
+                f"live {self.version}: {self.tables_total} tables, {self.tables_changed} changed{dropped}, "
                 f"definitions +{self.added} ~{self.changed} -{self.removed}, "
                 f"{self.bytes_downloaded / 1e6:.1f} MB in {self.seconds:.1f} s"
             )
@@ -76,6 +78,7 @@ class SyncResult:
             "version": self.version,
             "tables_total": self.tables_total,
             "tables_changed": self.tables_changed,
+            "tables_dropped": self.tables_dropped,
             "added": self.added,
             "changed": self.changed,
             "removed": self.removed,

@@ -190,6 +190,8 @@ class FakeBungie:
         version: str | None = None,
         without: Iterable[str] = (),
         corrupt: dict[str, str] | None = None,
+        raw: dict[str, bytes] | None = None,
+        raw_headers: dict[str, dict[str, str | None]] | None = None,
     ) -> Published:
         """Make a new current manifest version with new GUIDs in every path.
 
@@ -199,7 +201,10 @@ class FakeBungie:
         files keep being served. ``without`` leaves tables out of the listing (a table
         that disappears); ``corrupt`` serves a table broken: ``{"Table": "list"}`` (not an
         object keyed by hash) or ``{"Table": "hash_mismatch"}`` (an entry's hash differs
-        from its key).
+        from its key). ``raw`` serves tables as exactly the bytes given (a hostile table:
+        any body at all) and ``raw_headers`` replaces a table's response headers (e.g.
+        ``{"Table": {"Content-Length": "5000000000"}}``, None leaves a header out); a table named in either that the
+        dataset lacks is added to the listing.
         """
         with self._lock:
             ds = get_dataset(dataset) if dataset else self.current.dataset
@@ -210,7 +215,8 @@ class FakeBungie:
                 version = ds.version
                 if any(v.version == version for v in self._versions):
                     version = f"{ds.version}-fake{len(self._versions)}"
-            return self._publish_locked(ds, spec, version=version, without=frozenset(without), corrupt=corrupt)
+            return self._publish_locked(ds, spec, version=version, without=frozenset(without), corrupt=corrupt,
+                                        raw=raw, raw_headers=raw_headers)
 
     def revert(self) -> Published:
         """Withdraw the newest publish: the endpoint answers the previous version again,
@@ -229,12 +235,14 @@ class FakeBungie:
         version: str,
         without: frozenset[str] = frozenset(),
         corrupt: dict[str, str] | None = None,
+        raw: dict[str, bytes] | None = None,
+        raw_headers: dict[str, dict[str, str | None]] | None = None,
     ) -> Published:
         # Monotonic even after a revert, so no two publishes share a GUID.
         self._publish_count = number = getattr(self, "_publish_count", -1) + 1
         pub = Published(
             number=number, version=version, dataset=ds, items=spec, guid=make_guid(version, number),
-            without=without, corrupt=dict(corrupt or {}),
+            without=without, corrupt=dict(corrupt or {}), raw=dict(raw or {}), raw_headers=dict(raw_headers or {}),
         )
         self._versions.append(pub)
         self._by_guid[pub.guid] = pub
@@ -589,7 +597,13 @@ class FakeBungie:
         body: Body | None = pub.aggregate_body(lang) if table == "aggregate" else pub.body(lang, table)
         if body is None:
             return self._not_found(request)
-        return self._stream(body)
+        response = self._stream(body)
+        for name, value in pub.raw_headers.get(table, {}).items():
+            if value is None:  # a header left out (e.g. no Content-Length: read to the end)
+                response.headers.pop(name, None)
+            else:
+                response.headers[name] = value
+        return response
 
     @staticmethod
     def _stream(body: Body, content_type: str = "application/json") -> Response:
@@ -825,6 +839,9 @@ class FakeBungie:
                 version=body.get("version"),
                 without=body.get("without", ()),
                 corrupt=body.get("corrupt"),
+                # Bytes travel as base64: a hostile table need not be valid UTF-8.
+                raw={t: base64.b64decode(b) for t, b in (body.get("raw") or {}).items()},
+                raw_headers=body.get("raw_headers"),
             )
             return self._version_info(pub)
         if action == "revert":

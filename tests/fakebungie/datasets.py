@@ -102,9 +102,15 @@ class Published:
     without: frozenset[str] = frozenset()
     # Tables served broken on purpose: "list" (not keyed by hash) or "hash_mismatch".
     corrupt: dict[str, str] = field(default_factory=dict)
+    # Tables served as these exact bytes (hostile or broken on purpose), in every language,
+    # and headers that replace the served ones (e.g. a Content-Length of 5 GB).
+    raw: dict[str, bytes] = field(default_factory=dict)
+    raw_headers: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     def tables(self) -> list[str]:
-        return [t for t in self.dataset.served_tables() if t not in self.without]
+        served = self.dataset.served_tables()
+        extra = sorted((set(self.raw) | set(self.raw_headers)) - set(served))
+        return [t for t in served + extra if t not in self.without]
 
     def table_path(self, lang: str, table: str) -> str:
         return f"/common/destiny2_content/json/{lang}/{table}-{self.guid}.json"
@@ -124,6 +130,8 @@ class Published:
         return response
 
     def body(self, lang: str, table: str) -> Body | None:
+        if table in self.raw:
+            return BytesBody(self.raw[table])
         if table in self.corrupt:
             return BytesBody(_corrupt_table(self.corrupt[table]))
         if table == ITEM_TABLE:

@@ -88,6 +88,17 @@ class BungieClient:
             url += ("&" if "?" in url else "?") + urlencode(params)
         return url
 
+    def asset_url(self, path: object) -> str:
+        """The URL of an icon or image path taken from Bungie's data, or "" when it is not a
+        path on Bungie's host: the manifest is outside input, and a page must never point an
+        ``<img>`` at another host (or at ``javascript:``)."""
+        if not isinstance(path, str) or not path or any(ord(ch) < 32 for ch in path):
+            return ""
+        try:
+            return self.url(path)
+        except ValueError:
+            return ""
+
     def platform_url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         return self.url("/Platform/" + path.lstrip("/"), params)
 
@@ -222,14 +233,16 @@ class BungieClient:
         params: Mapping[str, Any] | None = None,
         progress: ProgressCallback | None = None,
         chunk_size: int = 1 << 18,
+        max_bytes: int | None = None,
     ) -> Download:
         """Stream a Bungie file (``/common/destiny2_content/...``) to a temporary file.
 
         Hashes as it writes, calls ``progress(bytes_so_far, total_or_None)``, and checks the
         length received against ``Content-Length``: a short file is a transport error, never
         a partial table. A body that starts like HTML is refused too (Bungie has served its
-        site's HTML shell with status 200 in place of a removed table). The caller owns the
-        file and deletes it.
+        site's HTML shell with status 200 in place of a removed table). A file larger than
+        ``max_bytes`` (announced or received) is refused with a `BungieError` that is not
+        retried, before it fills the disk. The caller owns the file and deletes it.
         """
         url = self.url(path, params)
         try:
@@ -240,6 +253,8 @@ class BungieClient:
             if response.status_code != 200:
                 _raise_for_file_status(path, response)
             expected = _int_or_none(response.headers.get("Content-Length"))
+            if max_bytes is not None and expected is not None and expected > max_bytes:
+                raise _too_large(path, expected, max_bytes)
             digest = hashlib.sha256()
             size = 0
             fd, name = tempfile.mkstemp(prefix="dvr-", suffix=".json", dir=directory)
@@ -251,9 +266,11 @@ class BungieClient:
                             raise BungieTransportError(
                                 f"GET {path}: HTTP 200 with an HTML page, not JSON", http_status=200
                             )
+                        size += len(chunk)
+                        if max_bytes is not None and size > max_bytes:
+                            raise _too_large(path, size, max_bytes)
                         out.write(chunk)
                         digest.update(chunk)
-                        size += len(chunk)
                         if progress:
                             progress(size, expected)
                 encoded = response.headers.get("Content-Encoding", "identity") not in ("", "identity")
@@ -268,6 +285,10 @@ class BungieClient:
                 target.unlink(missing_ok=True)
                 raise
         return Download(path=target, size=size, sha256=digest.hexdigest())
+
+
+def _too_large(path: str, size: int, limit: int) -> BungieError:
+    return BungieError(f"GET {path}: {size:,} bytes, more than the {limit:,}-byte limit for a file")
 
 
 def _raise_for_file_status(path: str, response: requests.Response) -> None:
