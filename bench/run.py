@@ -510,18 +510,21 @@ class Bench:
         child = run_child([PY, "-m", "bench.lookup_bench", "--count", "1200", "--reps", str(reps)], self.dvr_env())
         result = child.json()
         dvr, base, decoded = result["dvr"], result["baseline"], result["baseline_decoded"]
+        fastest_name, fastest = min(result["baseline_fastest"].items(), key=lambda kv: kv[1]["median"])
         trips = result["round_trips_per_call"]
+        ratio = dvr["median"] / fastest["median"]
         self.figures.append(Figure(
-            "P1", f"lookup of {result['definitions']} definitions, warm",
+            "P1", f"lookup of {result['definitions']} full definitions, warm",
             value=f"median {dvr['median'] * 1000:.1f} ms, p95 {dvr['p95'] * 1000:.1f} ms, "
                   f"{trips:g} round trip(s)",
-            baseline=f"median {base['median'] * 1000:.1f} ms raw MGET; "
-                     f"{decoded['median'] * 1000:.1f} ms MGET + unpickle",
-            ratio=dvr["median"] / base["median"],
-            target=f"1 round trip (aim ≤ 10 ms: {'met' if dvr['median'] <= 0.010 else 'missed'})",
-            met=trips == 1,
-            note=f"{result['reps']} calls, {result['payload_bytes'] / 1e6:.1f} MB per call from Redis; "
-                 f"ratio is to the raw MGET; to MGET + unpickle: {dvr['median'] / decoded['median']:.2f}x; "
+            baseline=f"median {fastest['median'] * 1000:.1f} ms: one MGET + the fastest decode of the same "
+                     f"definitions ({fastest_name}, collector held off); raw MGET {base['median'] * 1000:.1f} ms",
+            ratio=ratio,
+            target="≤ 1.2x one MGET + the fastest decode; 1 round trip",
+            met=ratio <= 1.2 and trips == 1,
+            note=f"{result['reps']} calls, {result['payload_bytes'] / 1e6:.1f} MB per call from Redis; decodes "
+                 + ", ".join(f"{name} {q['median'] * 1000:.1f} ms" for name, q in result["baseline_fastest"].items())
+                 + f" (django-redis's way, MGET + unpickle with the collector on: {decoded['median'] * 1000:.1f} ms); "
                  f"{result['db_queries_per_call']:.3f} DB queries per call (the active version, re-read each second)",
             data=result,
         ))

@@ -3,6 +3,7 @@ once, and the database when the cache is down."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from django.core.cache import caches
 from django.db import connection
@@ -73,6 +74,22 @@ def test_a_warm_page_sized_lookup_is_one_redis_round_trip(synced_many_items, mon
     definitions(ITEMS, hashes, seq=seq)
 
     assert redis_commands.commands == ["MGET"]
+
+
+@pytest.mark.postgres_only
+def test_definitions_sit_in_redis_as_their_json_bytes_under_the_caches_own_keys(synced_many_items, settings):
+    assert settings.REDIS_URL, "the Postgres run uses Redis"
+    hashes = item_hashes(5)
+    found = definitions(ITEMS, hashes)
+    redis = caches["default"].client.get_client()
+
+    stored = {key: redis.get(key) for key in redis.scan_iter(match=caches["default"].make_key("dj:*"))}
+
+    assert len(stored) == 5
+    assert sorted(orjson.loads(value)["hash"] for value in stored.values()) == sorted(hashes)
+    assert all(orjson.loads(v) == found[orjson.loads(v)["hash"]] for v in stored.values())
+    caches["default"].clear()  # the cache's own clear() reaches them
+    assert not list(redis.scan_iter(match=caches["default"].make_key("dj:*")))
 
 
 def test_the_summary_view_is_the_full_definitions_projection_cold_and_warm(
