@@ -22,6 +22,7 @@ from dvr.accounts.models import BungieAccount, DestinyMembership
 from dvr.accounts.tokens import LoginRequired, with_token_retry
 from dvr.lib import bungie
 from dvr.lib.cache import cache_or
+from inventory.annotations import annotation_of
 from inventory.page import InventoryPage, ItemDetail, build_page, item_page
 from inventory.profile import Profile, ProfileResponse
 from inventory.snapshots import (
@@ -151,4 +152,7 @@ def item_detail(*, account: BungieAccount, item_id: str) -> ItemDetail | None:
     None when the player has no such item."""
     saved = snapshot_load(account=account)
     profile = saved.profile if saved is not None else profile_fetch(account=account)[0]
-    return item_page(profile=profile, key=item_id)
+    detail = item_page(profile=profile, key=item_id)
+    if detail is not None:
+        detail.note = annotation_of(account=account, instance_id=detail.item.instance_id)
+    return detail

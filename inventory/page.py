@@ -24,6 +24,7 @@ from dvr.accounts.models import BungieAccount
 from dvr.lib import bungie
 from dvr.lib.cache import cache_or
 from inventory import filters, rolls
+from inventory.annotations import NO_NOTE, Note, annotations_for
 from inventory.profile import (
     CRAFTED,
     LOCKED,
@@ -174,6 +175,12 @@ class InventoryPage:
     changed_distinct: int = 0  # how many distinct items changed (the list may be cut)
     first_manifest: bool = False  # the active version is the first live one: nothing to compare with
     filter_problems: list[FilterProblem] = field(default_factory=list)  # a filter that can't be read: where
+    notes: dict[str, Note] = field(default_factory=dict)  # the player's tags and notes, by instance id
+
+    @property
+    def tag_choices(self) -> list[tuple[str, str, bool]]:
+        """The bulk tag picker's options ("No tag" clears it)."""
+        return NO_NOTE.choices
 
     @property
     def age_seconds(self) -> float | None:
@@ -190,6 +197,7 @@ class ItemDetail:
     removed_in: str = ""  # an unknown item Bungie removed: the version that removed it ("" if new)
     roll: rolls.Roll | None = None
     compare_query: str = ""  # the filter compare uses to put this item beside others like it
+    note: Note = NO_NOTE  # the player's tag and notes on it
 
 
 # --- one item --------------------------------------------------------------------------------------
@@ -372,7 +380,8 @@ def build_page(
         for item in items.values():
             seq_from = (definitions.get(item.item_hash) or {}).get(VALID_FROM)
             item.changed_in = names.get(seq_from, "") if isinstance(seq_from, int) else ""
-    shown = query.filter(items.values(), latest_version=latest)
+    notes = annotations_for(account=account)  # one query: the tiles' badges and tag:/notes: read it
+    shown = query.filter(items.values(), latest_version=latest, notes=notes)
     shown_keys = {i.key for i in shown}
 
     def grouped(selection: list[ItemView]) -> list[tuple[str, list[ItemView]]]:
@@ -414,6 +423,7 @@ def build_page(
         minted_at=profile.minted,
         stale_reason=stale_reason,
         first_manifest=first_manifest,
+        notes=notes,
     )
     page.changed_items = _changed_items(items.values())
     page.changed_distinct = len({i.item_hash for i in items.values() if i.changed_in_latest})

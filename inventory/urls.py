@@ -13,4 +13,6 @@ urlpatterns = [
     path("inventory/search/help/", views.search_help, name="search-help"),
     path("inventory/item/<str:item_id>/quick/", views.item_quick, name="item-quick"),
     path("inventory/compare/", views.compare, name="compare"),
+    path("inventory/item/<str:item_id>/annotate/", views.annotate, name="annotate"),
+    path("inventory/tag-matching/", views.tag_matching, name="tag-matching"),
 ]

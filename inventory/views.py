@@ -14,8 +14,10 @@ from django_htmx.middleware import HtmxDetails
 from dvr.accounts.tokens import bungie_account_for
 from inventory import filters
 from inventory.actions import ActionResult, item_equip, item_move, item_pull, items_vault_matching
+from inventory.annotations import NO_NOTE
 from inventory.compare import CompareRefused, compare_for
 from inventory.fetch import ProfileUnavailable, inventory_page, item_detail
+from inventory.tagging import AnnotationRefused, item_annotate, items_tag_matching
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -144,3 +146,47 @@ def compare(request: HttpRequest) -> HttpResponse:
     if page is None:
         raise Http404("no such item in your inventory")
     return render(request, "inventory/compare.html", {"page": page, "query": query})
+
+
+# --- tags and notes ---------------------------------------------------------------------------------
+def _refused(request: HttpRequest, reason: str, *, back: str = "", status: int = 400) -> HttpResponse:
+    """A request DVR can't act on (a bad value in it): a 4xx page that says why."""
+    return render(request, "inventory/refused.html", {"reason": reason, "back": back}, status=status)
+
+
+@require_POST
+def annotate(request: HtmxHttpRequest, item_id: str) -> HttpResponse:
+    """Set an item's tag and notes: with htmx, the form comes back in place; without, the
+    item's page with a message. Another player's item (or none) is a 404."""
+    account = bungie_account_for(request.user)
+    item_id = item_id[:40]
+    try:
+        note = item_annotate(account=account, item_id=item_id, tag=request.POST.get("tag", "")[:20],
+                             notes=request.POST.get("notes", "")[:5000])
+    except AnnotationRefused as refused:
+        if request.htmx:  # 422: the one 4xx htmx swaps in (base.html), so the form says why in place
+            return render(request, "inventory/snippets/item_annotate.html",
+                          {"item_id": item_id, "note": NO_NOTE, "error": str(refused)}, status=422)
+        return _refused(request, str(refused), back=reverse("inventory:item", args=[item_id]))
+    except ProfileUnavailable as unavailable:
+        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
+    if note is None:
+        raise Http404("no such item in your inventory")
+    if request.htmx:
+        return render(request, "inventory/snippets/item_annotate.html",
+                      {"item_id": item_id, "note": note, "saved": True})
+    messages.success(request, "Saved your tag and notes.")
+    return redirect("inventory:item", item_id=item_id)
+
+
+@require_POST
+def tag_matching(request: HtmxHttpRequest) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    query, _ = _filter_params(request.POST)
+    try:
+        result = items_tag_matching(account=account, query_text=query, tag=request.POST.get("tag", "")[:20])
+    except AnnotationRefused as refused:
+        return _refused(request, str(refused))
+    except ProfileUnavailable as unavailable:
+        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
+    return _act(request, result)
