@@ -1,10 +1,10 @@
-"""Admin for the player's own data: tags and notes (read-mostly: they are the player's)."""
+"""Admin for the player's own data: tags and notes, the journal (read-only: it is a record)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from inventory.models import ItemAnnotation
+from inventory.models import ItemAnnotation, JournalEntry
 
 
 @admin.register(ItemAnnotation)
@@ -18,3 +18,19 @@ class ItemAnnotationAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="notes")
     def has_notes(self, annotation: ItemAnnotation) -> bool:
         return bool(annotation.notes)
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(admin.ModelAdmin):
+    list_display = ["at", "account", "action", "item_name", "source", "destination", "ok", "error_code",
+                    "error_status"]
+    list_filter = ["action", "ok", "error_status"]
+    search_fields = ["instance_id", "item_name", "account__unique_name", "account__membership_id"]
+    list_select_related = ["account"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False

@@ -1,4 +1,4 @@
-"""The player's own data: tags and notes on their items.
+"""The player's own data: tags and notes on their items, and the journal of Bungie writes.
 
 Every row belongs to one Bungie account (keyed by its membership id through
 `BungieAccount`) and names an item by Bungie's instance id, never by its hash or place:
@@ -9,6 +9,7 @@ manifest changes its definition, so a tag survives both.
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 from dvr.accounts.models import BungieAccount
 
@@ -45,3 +46,40 @@ class ItemAnnotation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance_id}: {self.tag or 'no tag'}{' + notes' if self.notes else ''}"
+
+
+class JournalAction(models.TextChoices):
+    TRANSFER = "transfer", "Transfer"
+    EQUIP = "equip", "Equip"
+    PULL = "pull", "Pull from postmaster"
+
+
+class JournalEntry(models.Model):
+    """One write DVR asked Bungie to make for a player, and what Bungie answered: the
+    answer to "my item vanished". Names are kept as they were at the time (a later
+    manifest may rename the item or a player may delete a character)."""
+
+    account = models.ForeignKey(BungieAccount, on_delete=models.CASCADE, related_name="journal")
+    at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=10, choices=JournalAction.choices)
+    item_hash = models.BigIntegerField(null=True, blank=True)
+    instance_id = models.CharField(max_length=20, blank=True)
+    item_name = models.CharField(max_length=200)
+    source = models.CharField(max_length=120)  # "your Titan", "the vault", "the postmaster of your Titan"
+    destination = models.CharField(max_length=120)
+    ok = models.BooleanField()
+    # Bungie's ErrorCode and ErrorStatus (1 Success); null when no usable answer came back.
+    error_code = models.IntegerField(null=True, blank=True)
+    error_status = models.CharField(max_length=100, blank=True)
+    explanation = models.TextField()  # in plain words, as the player was told
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "journal entries"
+        indexes = [
+            models.Index(fields=["account", "-at"], name="journal_account_newest"),
+            models.Index(fields=["at"], name="journal_at"),  # pruning
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.item_name} {self.source} → {self.destination}: {self.error_status or 'no answer'}"

@@ -15,4 +15,6 @@ urlpatterns = [
     path("inventory/compare/", views.compare, name="compare"),
     path("inventory/item/<str:item_id>/annotate/", views.annotate, name="annotate"),
     path("inventory/tag-matching/", views.tag_matching, name="tag-matching"),
+    path("inventory/journal/", views.journal, name="journal"),
+    path("inventory/journal/<int:entry_id>/", views.journal_detail, name="journal-entry"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -17,6 +18,7 @@ from inventory.actions import ActionResult, item_equip, item_move, item_pull, it
 from inventory.annotations import NO_NOTE
 from inventory.compare import CompareRefused, compare_for
 from inventory.fetch import ProfileUnavailable, inventory_page, item_detail
+from inventory.journal import journal_entry, journal_for
 from inventory.tagging import AnnotationRefused, item_annotate, items_tag_matching
 
 
@@ -190,3 +192,23 @@ def tag_matching(request: HtmxHttpRequest) -> HttpResponse:
     except ProfileUnavailable as unavailable:
         return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
     return _act(request, result)
+
+
+# --- the journal: what happened to my items ----------------------------------------------------------
+@never_cache
+@require_GET
+def journal(request: HttpRequest) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    item = request.GET.get("item", "")[:100]
+    return render(request, "inventory/journal.html", {"entries": journal_for(account=account, item=item), "item": item,
+                                                      "keep_days": settings.JOURNAL_KEEP_DAYS})
+
+
+@never_cache
+@require_GET
+def journal_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    entry = journal_entry(account=account, entry_id=entry_id)
+    if entry is None:
+        raise Http404("no such entry in your journal")
+    return render(request, "inventory/journal_entry.html", {"entry": entry})
