@@ -1,10 +1,10 @@
-"""Admin for the player's own data: tags and notes, the journal (read-only: it is a record)."""
+"""Admin for the player's own data: tags and notes, saved searches, the journal (read-only: it is a record)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from inventory.models import ItemAnnotation, JournalEntry
+from inventory.models import ItemAnnotation, JournalEntry, SavedSearch
 
 
 @admin.register(ItemAnnotation)
@@ -34,3 +34,12 @@ class JournalEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
         return False
+
+
+@admin.register(SavedSearch)
+class SavedSearchAdmin(admin.ModelAdmin):
+    list_display = ["name", "account", "query", "is_default", "created_at"]
+    list_filter = ["is_default"]
+    search_fields = ["name", "query", "account__unique_name", "account__membership_id"]
+    list_select_related = ["account"]
+    readonly_fields = ["account", "created_at"]

@@ -25,6 +25,7 @@ from dvr.lib.cache import cache_or
 from inventory.annotations import annotation_of
 from inventory.page import InventoryPage, ItemDetail, build_page, item_page
 from inventory.profile import Profile, ProfileResponse
+from inventory.saved_searches import default_query, saved_searches_for
 from inventory.snapshots import (
     Snapshot,
     fresh_key,
@@ -128,11 +129,15 @@ def global_alerts(cached: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 
 
 def inventory_page(
-    *, account: BungieAccount, query_text: str = "", sort: str = "power", reuse: bool = False
+    *, account: BungieAccount, query_text: str | None = "", sort: str = "power", reuse: bool = False
 ) -> InventoryPage:
     """The logged-in player's inventory page (see the module docstring). With ``reuse`` (a
     filter or sort typed on the page), a profile Bungie gave within the last
-    ``PROFILE_REUSE_SECONDS`` is read again from the cache instead of asking Bungie."""
+    ``PROFILE_REUSE_SECONDS`` is read again from the cache instead of asking Bungie.
+    ``query_text`` None (no filter given at all): the player's default saved search."""
+    searches = saved_searches_for(account=account)  # the chips; one query
+    if query_text is None:
+        query_text = default_query(searches)
     # The saved profile's minted time, whether it is fresh, and the alerts: one round trip.
     keys = [minted_key(account), fresh_key(account), ALERTS_KEY]
     cached: dict[str, Any] = cache_or(lambda: cache.get_many(keys), {}, what="saved profile and alerts")
@@ -144,6 +149,7 @@ def inventory_page(
         profile, stale_reason = profile_fetch(account=account, saved_minted=saved_minted)
     page = build_page(account=account, profile=profile, query_text=query_text, sort=sort, stale_reason=stale_reason)
     page.alerts = global_alerts(cached.get(ALERTS_KEY))
+    page.saved_searches = searches
     return page
 
 

@@ -83,3 +83,28 @@ class JournalEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.item_name} {self.source} → {self.destination}: {self.error_status or 'no answer'}"
+
+
+SAVED_SEARCH_NAME_LENGTH = 60
+
+
+class SavedSearch(models.Model):
+    """A filter the player starred and named; at most one is their default view (the
+    vault opens with it when no filter is given)."""
+
+    account = models.ForeignKey(BungieAccount, on_delete=models.CASCADE, related_name="saved_searches")
+    name = models.CharField(max_length=SAVED_SEARCH_NAME_LENGTH)
+    query = models.CharField(max_length=200)  # inventory.search.MAX_QUERY_LENGTH
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["account", "-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="saved_search_name_once"),
+            models.UniqueConstraint(fields=["account"], condition=models.Q(is_default=True),
+                                    name="one_default_saved_search"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.query}{' (default)' if self.is_default else ''}"

@@ -25,6 +25,7 @@ from dvr.lib import bungie
 from dvr.lib.cache import cache_or
 from inventory import filters, rolls
 from inventory.annotations import NO_NOTE, Note, annotations_for
+from inventory.models import SavedSearch
 from inventory.profile import (
     CRAFTED,
     LOCKED,
@@ -176,6 +177,12 @@ class InventoryPage:
     first_manifest: bool = False  # the active version is the first live one: nothing to compare with
     filter_problems: list[FilterProblem] = field(default_factory=list)  # a filter that can't be read: where
     notes: dict[str, Note] = field(default_factory=dict)  # the player's tags and notes, by instance id
+    saved_searches: list[SavedSearch] = field(default_factory=list)  # the chips above the vault
+
+    @property
+    def query_saved(self) -> bool:
+        """Whether the filter shown is one of the player's saved searches (no star then)."""
+        return any(s.query == self.query.text for s in self.saved_searches)
 
     @property
     def tag_choices(self) -> list[tuple[str, str, bool]]:

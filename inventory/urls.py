@@ -16,5 +16,10 @@ urlpatterns = [
     path("inventory/item/<str:item_id>/annotate/", views.annotate, name="annotate"),
     path("inventory/tag-matching/", views.tag_matching, name="tag-matching"),
     path("inventory/journal/", views.journal, name="journal"),
+    path("inventory/searches/", views.saved_searches, name="saved-searches"),
+    path("inventory/searches/<int:search_id>/rename/", views.saved_search_rename_view, name="saved-search-rename"),
+    path("inventory/searches/<int:search_id>/delete/", views.saved_search_delete_view, name="saved-search-delete"),
+    path("inventory/searches/<int:search_id>/default/", views.saved_search_default_view,
+         name="saved-search-default"),
     path("inventory/journal/<int:entry_id>/", views.journal_detail, name="journal-entry"),
 ]

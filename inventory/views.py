@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from dvr.accounts.tokens import bungie_account_for
@@ -19,6 +19,14 @@ from inventory.annotations import NO_NOTE
 from inventory.compare import CompareRefused, compare_for
 from inventory.fetch import ProfileUnavailable, inventory_page, item_detail
 from inventory.journal import journal_entry, journal_for
+from inventory.saved_searches import (
+    SavedSearchRefused,
+    saved_search_create,
+    saved_search_delete,
+    saved_search_make_default,
+    saved_search_rename,
+    saved_searches_for,
+)
 from inventory.tagging import AnnotationRefused, item_annotate, items_tag_matching
 
 
@@ -46,7 +54,9 @@ def inventory(request: HtmxHttpRequest) -> HttpResponse:
     query, sort = _filter_params(request.GET)
     try:
         # A filter or sort typed on the page (htmx) re-reads a profile Bungie gave seconds ago.
-        page = inventory_page(account=account, query_text=query, sort=sort, reuse=bool(request.htmx))
+        # No q at all: the player's default saved search.
+        page = inventory_page(account=account, query_text=query if "q" in request.GET else None, sort=sort,
+                              reuse=bool(request.htmx))
     except ProfileUnavailable as unavailable:
         status = 503 if unavailable.maintenance else 502
         return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=status)
@@ -212,3 +222,63 @@ def journal_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
     if entry is None:
         raise Http404("no such entry in your journal")
     return render(request, "inventory/journal_entry.html", {"entry": entry})
+
+
+# --- saved searches ------------------------------------------------------------------------------------
+def _to_vault_with(query: str) -> HttpResponse:
+    return redirect(reverse("inventory:inventory") + "?" + urlencode({"q": query}))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def saved_searches(request: HttpRequest) -> HttpResponse:
+    """GET: the player's saved searches, to rename, delete or make the default. POST: star
+    the filter ``q`` under ``name`` (``default=1``: and make it the default view)."""
+    account = bungie_account_for(request.user)
+    if request.method == "GET":
+        return render(request, "inventory/saved_searches.html", {"searches": saved_searches_for(account=account)})
+    query = request.POST.get("q", "")[: filters.MAX_QUERY_LENGTH]
+    try:
+        search = saved_search_create(account=account, query=query, name=request.POST.get("name", "")[:200],
+                                     default=request.POST.get("default") == "1")
+    except SavedSearchRefused as refused:
+        return _refused(request, str(refused), back=reverse("inventory:inventory") + "?" + urlencode({"q": query}))
+    default = " as your default view" if search.is_default else ""
+    messages.success(request, f"Saved the search “{search.name}”{default}.")
+    return _to_vault_with(search.query)
+
+
+def _back_to_searches(request: HttpRequest, said: str) -> HttpResponse:
+    messages.success(request, said)
+    return redirect("inventory:saved-searches")
+
+
+@require_POST
+def saved_search_rename_view(request: HttpRequest, search_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    try:
+        search = saved_search_rename(account=account, search_id=search_id, name=request.POST.get("name", "")[:200])
+    except SavedSearchRefused as refused:
+        return _refused(request, str(refused), back=reverse("inventory:saved-searches"))
+    if search is None:
+        raise Http404("no such saved search")
+    return _back_to_searches(request, f"Renamed it “{search.name}”.")
+
+
+@require_POST
+def saved_search_delete_view(request: HttpRequest, search_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    if not saved_search_delete(account=account, search_id=search_id):
+        raise Http404("no such saved search")
+    return _back_to_searches(request, "Deleted the search.")
+
+
+@require_POST
+def saved_search_default_view(request: HttpRequest, search_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    on = request.POST.get("default", "1") == "1"
+    search = saved_search_make_default(account=account, search_id=search_id, default=on)
+    if search is None:
+        raise Http404("no such saved search")
+    return _back_to_searches(request, f"The vault now opens with “{search.name}”." if on
+                             else "The vault now opens with no filter.")

@@ -76,8 +76,9 @@ def test_a_page_view_makes_one_profile_call_and_a_bounded_number_of_queries(
     page_of(client)  # warm the definitions cache
     synced.app.reset(stats=True)
 
-    # 8 for the session, the account, the manifest and the tokens; 1 for the player's tags and notes.
-    with django_assert_max_num_queries(9):
+    # 8 for the session, the account, the manifest and the tokens; 2 for the player's tags
+    # and notes and saved searches.
+    with django_assert_max_num_queries(10):
         page_of(client)
 
     assert profile_calls(synced) == 1
