@@ -220,6 +220,8 @@ for _number, _key in enumerate(TOKEN_ENCRYPTION_KEYS, 1):
 PROFILE_REUSE_SECONDS = env.int("PROFILE_REUSE_SECONDS", default=30)
 # "Tag all matching as …" refuses a filter matching more items than this (nothing tagged).
 TAG_MATCHING_LIMIT = env.int("TAG_MATCHING_LIMIT", default=500)
+# The largest DIM spreadsheet or backup a player may import, in bytes.
+DIM_IMPORT_MAX_BYTES = env.int("DIM_IMPORT_MAX_BYTES", default=10_000_000)
 # The journal of Bungie writes keeps this many days; a daily schedule prunes older entries.
 JOURNAL_KEEP_DAYS = env.int("JOURNAL_KEEP_DAYS", default=90)
 # How long a player may take on Bungie's approval page before /oauth/callback/ refuses.

@@ -17,6 +17,7 @@ from inventory import filters
 from inventory.actions import ActionResult, item_equip, item_move, item_pull, items_vault_matching
 from inventory.annotations import NO_NOTE
 from inventory.compare import CompareRefused, compare_for
+from inventory.dim import ImportRefused, dim_export_csv, dim_import_backup, dim_import_csv
 from inventory.fetch import ProfileUnavailable, inventory_page, item_detail
 from inventory.journal import journal_entry, journal_for
 from inventory.saved_searches import (
@@ -282,3 +283,47 @@ def saved_search_default_view(request: HttpRequest, search_id: int) -> HttpRespo
         raise Http404("no such saved search")
     return _back_to_searches(request, f"The vault now opens with “{search.name}”." if on
                              else "The vault now opens with no filter.")
+
+
+# --- DIM: import tags and notes, export spreadsheets ---------------------------------------------------
+@never_cache
+@require_GET
+def dim(request: HttpRequest) -> HttpResponse:
+    bungie_account_for(request.user)  # the player's own page: log in first
+    return render(request, "inventory/dim.html", {"max_mb": settings.DIM_IMPORT_MAX_BYTES // 1_000_000})
+
+
+@require_POST
+def dim_import(request: HttpRequest) -> HttpResponse:
+    """Import a DIM spreadsheet (``kind=csv``) or backup (``kind=backup``): all or nothing."""
+    account = bungie_account_for(request.user)
+    kind = request.POST.get("kind", "")
+    upload = request.FILES.get("file")
+    back = reverse("inventory:dim")
+    if kind not in ("csv", "backup"):
+        return _refused(request, "Say which kind of file this is: a DIM spreadsheet or a DIM backup.", back=back)
+    if upload is None:
+        return _refused(request, "Choose a file to import.", back=back)
+    data = upload.read(settings.DIM_IMPORT_MAX_BYTES + 1)
+    try:
+        report = (dim_import_csv if kind == "csv" else dim_import_backup)(account=account, data=data)
+    except ImportRefused as refused:
+        return _refused(request, f"Nothing was imported. {refused}", back=back)
+    messages.success(request, report.message)
+    return redirect("inventory:dim")
+
+
+@never_cache
+@require_GET
+def dim_export(request: HttpRequest, kind: str) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    if kind not in ("weapons", "armor"):
+        raise Http404("DIM's spreadsheets are weapons and armor")
+    try:
+        text = dim_export_csv(account=account, kind="weapons" if kind == "weapons" else "armor")
+    except ProfileUnavailable as unavailable:
+        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    filename = "destinyWeapons.csv" if kind == "weapons" else "destinyArmor.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
