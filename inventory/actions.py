@@ -28,11 +28,13 @@ from dvr.lib.bungie import PlatformErrorCode as Code
 from dvr.lib.cache import cache_or
 from dvr.lib.retry import RetryPolicy, call_with_retries
 from inventory import filters
+from inventory.annotations import annotations_for
 from inventory.fetch import primary_membership, profile_fetch
 from inventory.journal import Step, journal_record
 from inventory.models import JournalAction
 from inventory.page import ANY_CLASS, CLASSES, ITEMS, display_name, item_views
 from inventory.profile import Destination, OwnedItem, Profile, ProfileOutOfStep
+from inventory.search import NOTE_KEYWORDS
 from inventory.snapshots import snapshot_load, snapshot_save
 from manifest.lookup import Definitions, definitions, lookup
 
@@ -406,7 +408,11 @@ def items_vault_matching(*, account: BungieAccount, query_text: str) -> ActionRe
     saved = snapshot_load(account=account)
     profile = saved.profile if saved is not None else profile_fetch(account=account)[0]
     carried = [o for o in profile.items if o.location == "character" and not o.equipped and o.instance_id]
-    keys = [i.instance_id for i in item_views(profile=profile, owned=carried) if i.instance_id and query.matches(i)]
+    views = item_views(profile=profile, owned=carried)
+    # Tags and notes are the player's, read from the database only when the filter names them.
+    matches = query.bind(views, notes=annotations_for(account=account)) if query.uses(*NOTE_KEYWORDS) \
+        else query.matches
+    keys = [i.instance_id for i in views if i.instance_id and matches(i)]
     moved, failures = 0, []
     for key in keys[:BULK_LIMIT]:
         result = item_move(account=account, item_id=key, destination="vault")

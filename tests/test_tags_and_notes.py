@@ -224,3 +224,15 @@ def test_setting_a_tag_needs_a_post_with_csrf(player, synced, client):
     assert strict.post(f"/inventory/item/{item['key']}/annotate/", {"tag": "junk"}).status_code == 403
     assert strict.post("/inventory/tag-matching/", {"q": "is:weapon", "tag": "junk"}).status_code == 403
     assert not ItemAnnotation.objects.exists()
+
+
+def test_send_all_matching_to_the_vault_reads_tags(client, player, synced):
+    carried = [i for i in fake_items(synced, place="inventory", instanced=True) if i["item_type"] == 3][:2]
+    junk, kept = carried
+    client.post(f"/inventory/item/{junk['key']}/annotate/", {"tag": "junk", "notes": ""})
+
+    response = client.post("/inventory/vault-matching/", {"q": "tag:junk"}, follow=True)
+
+    assert "Sent 1 item to the vault." in response.content.decode()
+    assert fake_items(synced, key=junk["key"])[0]["place"] == "vault"
+    assert fake_items(synced, key=kept["key"])[0]["place"] == "inventory"
