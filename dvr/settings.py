@@ -222,6 +222,8 @@ PROFILE_REUSE_SECONDS = env.int("PROFILE_REUSE_SECONDS", default=30)
 TAG_MATCHING_LIMIT = env.int("TAG_MATCHING_LIMIT", default=500)
 # The largest DIM spreadsheet or backup a player may import, in bytes.
 DIM_IMPORT_MAX_BYTES = env.int("DIM_IMPORT_MAX_BYTES", default=10_000_000)
+# The largest wish list a player may import, in bytes (the community's voltron.txt is ~15 MB).
+WISHLIST_MAX_BYTES = env.int("WISHLIST_MAX_BYTES", default=30_000_000)
 # The journal of Bungie writes keeps this many days; a daily schedule prunes older entries.
 JOURNAL_KEEP_DAYS = env.int("JOURNAL_KEEP_DAYS", default=90)
 # How long a player may take on Bungie's approval page before /oauth/callback/ refuses.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from inventory.models import ItemAnnotation, JournalEntry, SavedSearch
+from inventory.models import ItemAnnotation, JournalEntry, SavedSearch, WishList
 
 
 @admin.register(ItemAnnotation)
@@ -43,3 +43,11 @@ class SavedSearchAdmin(admin.ModelAdmin):
     search_fields = ["name", "query", "account__unique_name", "account__membership_id"]
     list_select_related = ["account"]
     readonly_fields = ["account", "created_at"]
+
+
+@admin.register(WishList)
+class WishListAdmin(admin.ModelAdmin):
+    list_display = ["title", "account", "source", "rolls", "imported_at"]
+    search_fields = ["title", "source", "account__unique_name", "account__membership_id"]
+    list_select_related = ["account"]
+    readonly_fields = ["account", "rolls", "imported_at"]

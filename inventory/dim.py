@@ -75,7 +75,7 @@ def _text(data: bytes) -> str:
 
 def _instance_id(value: object, where: str) -> str:
     text = str(value if value is not None else "").strip().strip('"').strip()
-    if not text.isdigit() or len(text) > 20:
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
         raise ImportRefused(f"{where}: {text[:30]!r} is not an item id (DIM's Id column holds Bungie's item ids).")
     return text
 

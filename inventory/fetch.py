@@ -35,6 +35,7 @@ from inventory.snapshots import (
     snapshot_load,
     snapshot_save,
 )
+from inventory.wishlists import wish_matches, wishes_for
 
 logger = logging.getLogger(__name__)
 
@@ -161,4 +162,6 @@ def item_detail(*, account: BungieAccount, item_id: str) -> ItemDetail | None:
     detail = item_page(profile=profile, key=item_id)
     if detail is not None:
         detail.note = annotation_of(account=account, instance_id=detail.item.instance_id)
+        detail.wishes = wish_matches(item_hash=detail.item.item_hash, perks=detail.item.perks,
+                                     wishes=wishes_for(account=account, item_hashes=[detail.item.item_hash]))
     return detail

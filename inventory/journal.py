@@ -60,7 +60,7 @@ def journal_for(*, account: BungieAccount, item: str = "") -> QuerySet[JournalEn
     id or an item hash (digits), else a part of the item's name."""
     entries = JournalEntry.objects.filter(account=account)
     item = item.strip()
-    if item.isdigit():
+    if item.isascii() and item.isdigit():
         entries = entries.filter(Q(instance_id=item) | Q(item_hash=int(item)) if len(item) <= 10
                                  else Q(instance_id=item))
     elif item:

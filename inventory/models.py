@@ -108,3 +108,35 @@ class SavedSearch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.query}{' (default)' if self.is_default else ''}"
+
+
+class WishList(models.Model):
+    """A wish list in DIM's format that a player imported (e.g. the community's voltron.txt)."""
+
+    account = models.ForeignKey(BungieAccount, on_delete=models.CASCADE, related_name="wish_lists")
+    title = models.CharField(max_length=200)
+    source = models.CharField(max_length=200, blank=True)  # the file's name
+    rolls = models.PositiveIntegerField(default=0)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["account", "title"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.rolls} rolls)"
+
+
+class WishListRoll(models.Model):
+    """One ``dimwishlist:item=<hash>&perks=<p1>,<p2>#notes:…`` line: the item (any item when
+    ``wildcard``), the perks it must have (all of them; none: any roll), trash (``-<hash>``)
+    or wished, and the curator's note."""
+
+    wish_list = models.ForeignKey(WishList, on_delete=models.CASCADE, related_name="roll_set")
+    item_hash = models.BigIntegerField(db_index=True)  # 0 with wildcard
+    wildcard = models.BooleanField(default=False)
+    trash = models.BooleanField(default=False)
+    perks = models.JSONField(default=list)  # plug hashes
+    notes = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{'-' if self.trash else ''}{self.item_hash or 'any'}: {self.perks}"

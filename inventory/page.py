@@ -36,6 +36,8 @@ from inventory.profile import (
     OwnedItem,
     Profile,
 )
+from inventory.search import WISH_KEYWORDS
+from inventory.wishlists import WishMatch, wishes_for
 from manifest.history import removed_in, version_names
 from manifest.lookup import VALID_FROM, Definitions, active_seq, lookup
 from manifest.models import ManifestState, ManifestVersion
@@ -205,6 +207,7 @@ class ItemDetail:
     roll: rolls.Roll | None = None
     compare_query: str = ""  # the filter compare uses to put this item beside others like it
     note: Note = NO_NOTE  # the player's tag and notes on it
+    wishes: list[WishMatch] = field(default_factory=list)  # the wish-list rolls it matches
 
 
 # --- one item --------------------------------------------------------------------------------------
@@ -258,7 +261,8 @@ ANY_CLASS = 3  # DestinyClass "Unknown": every class may use it
 
 
 # Filters that read an item's roll: their items need it built first (`attach_rolls`).
-ROLL_KEYWORDS = ("perk", "perkname", "exactperk", "stat", "basestat", "is:randomroll", "not:randomroll")
+ROLL_KEYWORDS = ("perk", "perkname", "exactperk", "stat", "basestat", "is:randomroll", "not:randomroll",
+                 *WISH_KEYWORDS)
 
 
 def _read_roll(item: ItemView, roll: rolls.Roll) -> None:
@@ -388,7 +392,10 @@ def build_page(
             seq_from = (definitions.get(item.item_hash) or {}).get(VALID_FROM)
             item.changed_in = names.get(seq_from, "") if isinstance(seq_from, int) else ""
     notes = annotations_for(account=account)  # one query: the tiles' badges and tag:/notes: read it
-    shown = query.filter(items.values(), latest_version=latest, notes=notes)
+    # The player's wish-list rolls for these items: one query, only when the filter asks.
+    wishes = wishes_for(account=account, item_hashes={i.item_hash for i in items.values()}) \
+        if query.uses(*WISH_KEYWORDS) else {}
+    shown = query.filter(items.values(), latest_version=latest, notes=notes, wishes=wishes)
     shown_keys = {i.key for i in shown}
 
     def grouped(selection: list[ItemView]) -> list[tuple[str, list[ItemView]]]:

@@ -101,6 +101,16 @@ class NoteLike(Protocol):
     def notes(self) -> str: ...  # "" for none
 
 
+class WishLike(Protocol):
+    """A wish-list roll (inventory.wishlists.Wish): the perks an item must have, and
+    whether the curator wants it (False) or would throw it away (True)."""
+
+    @property
+    def perks(self) -> frozenset[int]: ...
+    @property
+    def trash(self) -> bool: ...
+
+
 Item = TypeVar("Item", bound=BasicFilterable)
 Predicate = Callable[[BasicFilterable], bool]
 
@@ -218,6 +228,10 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("is:tagged", "you gave it any tag", "is:tagged", "is:tagged", _G_TAGS),
     Keyword("notes:", "your notes on it contain the text", 'notes:"pvp roll"', "notes:", _G_TAGS),
     Keyword("is:hasnotes", "you wrote notes on it", "is:hasnotes", "is:hasnotes", _G_TAGS),
+    Keyword("is:wishlist", "its roll is wished for by one of your imported wish lists", "is:wishlist",
+            "is:wishlist", _G_TAGS),
+    Keyword("is:trashlist", "its roll is on one of your wish lists' trash lists", "is:trashlist",
+            "is:trashlist", _G_TAGS),
 )
 
 
@@ -449,10 +463,12 @@ class SearchContext:
     lower: frozenset[int] = frozenset()  # id() of the dupes that are not the best of their group
     items: tuple[object, ...] = ()  # keeps the items alive while `lower` names them
     notes: Mapping[str, NoteLike] = field(default_factory=dict)  # instance id → the player's tag and notes
+    wishes: Mapping[int, Sequence[WishLike]] = field(default_factory=dict)  # item hash (0: any) → wish-list rolls
 
     @classmethod
     def of(cls, items: Sequence[BasicFilterable], *, latest_version: str = "", dupelower: bool = True,
-           notes: Mapping[str, NoteLike] | None = None) -> SearchContext:
+           notes: Mapping[str, NoteLike] | None = None,
+           wishes: Mapping[int, Sequence[WishLike]] | None = None) -> SearchContext:
         groups: dict[int, list[BasicFilterable]] = defaultdict(list)
         for item in items:
             item_hash = getattr(item, "item_hash", None)
@@ -465,7 +481,7 @@ class SearchContext:
                 best = max(candidates, key=_dupe_rank)
                 lower.update(id(i) for i in candidates if i is not best)
         return cls(latest_version, {h: len(g) for h, g in groups.items()}, frozenset(lower), tuple(items),
-                   notes if notes is not None else {})
+                   notes if notes is not None else {}, wishes if wishes is not None else {})
 
 
 def _dupe_rank(item: BasicFilterable) -> tuple[int, bool, bool, str]:
@@ -541,6 +557,8 @@ def _is(value: str, ctx: SearchContext) -> Predicate:
         return _note_test(ctx, lambda note: bool(note.tag))
     if value == "hasnotes":
         return _note_test(ctx, lambda note: bool(note.notes))
+    if value in ("wishlist", "trashlist"):
+        return _wish_test(ctx, trash=value == "trashlist")
     raise _Unusable("unknown", f"is:{value} is not a keyword DVR knows")
 
 
@@ -552,6 +570,20 @@ def _note_test(ctx: SearchContext, test: Callable[[NoteLike], bool]) -> Predicat
     def predicate(item: BasicFilterable) -> bool:
         note = notes.get(getattr(item, "instance_id", None) or "")
         return test(note if note is not None else _NO_NOTE)
+
+    return _lenient(predicate)
+
+
+def _wish_test(ctx: SearchContext, *, trash: bool) -> Predicate:
+    """The item matches a wish-list roll of that kind: its item (or any item) and all its perks."""
+    wishes = ctx.wishes
+
+    def predicate(item: BasicFilterable) -> bool:
+        rolls = [*wishes.get(getattr(item, "item_hash"), ()), *wishes.get(0, ())]  # noqa: B009
+        if not any(w.trash == trash for w in rolls):
+            return False
+        plugs = {getattr(p, "plug_hash", None) for p in getattr(item, "perks")}  # noqa: B009
+        return any(w.trash == trash and w.perks <= plugs for w in rolls)
 
     return _lenient(predicate)
 
@@ -779,11 +811,12 @@ def _uses(node: Node | None, wanted: Callable[[Filter], bool]) -> bool:
 
 
 NOTE_KEYWORDS = ("tag", "notes", "is:tagged", "not:tagged", "is:hasnotes", "not:hasnotes")
+WISH_KEYWORDS = ("is:wishlist", "not:wishlist", "is:trashlist", "not:trashlist")
 
 
 def _needs_context(node: Node | None) -> bool:
     return _uses(node, lambda f: (f.key in ("is", "not") and f.value.lower() in (
-        "dupe", "dupelower", "tagged", "hasnotes")) or f.key in ("tag", "notes") or (
+        "dupe", "dupelower", "tagged", "hasnotes", "wishlist", "trashlist")) or f.key in ("tag", "notes") or (
         f.key == "changed" and f.value.lower() == "latest"))
 
 
@@ -835,9 +868,10 @@ class ParsedQuery:
         return self.predicate is None or self.predicate(item)
 
     def bind(self, items: Sequence[BasicFilterable], *, latest_version: str = "",
-             notes: Mapping[str, NoteLike] | None = None) -> Predicate:
+             notes: Mapping[str, NoteLike] | None = None,
+             wishes: Mapping[int, Sequence[WishLike]] | None = None) -> Predicate:
         """The predicate for this set of items (group facts computed once); ``notes``: the
-        player's tags and notes by instance id."""
+        player's tags and notes by instance id; ``wishes``: their wish-list rolls by item hash."""
         if not self.valid:
             return _nothing
         if self.tree is None:
@@ -846,15 +880,16 @@ class ParsedQuery:
             predicate = self.predicate
         else:
             ctx = SearchContext.of(items, latest_version=latest_version, dupelower=_needs_dupelower(self.tree),
-                                   notes=notes)
+                                   notes=notes, wishes=wishes)
             predicate = _Compiler(self.text, ctx).compile(self.tree)
         return predicate if predicate is not None else (lambda item: True)
 
     def filter(self, items: Iterable[Item], *, latest_version: str = "",
-               notes: Mapping[str, NoteLike] | None = None) -> list[Item]:
+               notes: Mapping[str, NoteLike] | None = None,
+               wishes: Mapping[int, Sequence[WishLike]] | None = None) -> list[Item]:
         """The items that match, in their order."""
         pool = list(items)
-        predicate = self.bind(pool, latest_version=latest_version, notes=notes)
+        predicate = self.bind(pool, latest_version=latest_version, notes=notes, wishes=wishes)
         return [item for item in pool if predicate(item)]
 
 

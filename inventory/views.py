@@ -29,6 +29,7 @@ from inventory.saved_searches import (
     saved_searches_for,
 )
 from inventory.tagging import AnnotationRefused, item_annotate, items_tag_matching
+from inventory.wishlists import WishListRefused, wishlist_delete, wishlist_import, wishlists_for
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -327,3 +328,33 @@ def dim_export(request: HttpRequest, kind: str) -> HttpResponse:
     filename = "destinyWeapons.csv" if kind == "weapons" else "destinyArmor.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+# --- wish lists ------------------------------------------------------------------------------------------
+@never_cache
+@require_http_methods(["GET", "POST"])
+def wishlists(request: HttpRequest) -> HttpResponse:
+    """GET: the player's wish lists and the import form. POST: import a DIM wish list file."""
+    account = bungie_account_for(request.user)
+    if request.method == "GET":
+        return render(request, "inventory/wishlists.html", {"wish_lists": wishlists_for(account=account)})
+    upload = request.FILES.get("file")
+    back = reverse("inventory:wishlists")
+    if upload is None:
+        return _refused(request, "Choose a wish list file to import.", back=back)
+    try:
+        wish_list = wishlist_import(account=account, data=upload.read(settings.WISHLIST_MAX_BYTES + 1),
+                                    name=upload.name or "")
+    except WishListRefused as refused:
+        return _refused(request, f"Nothing was imported. {refused}", back=back)
+    messages.success(request, f"Imported “{wish_list.title}”: {wish_list.rolls} rolls. Find them with is:wishlist.")
+    return redirect("inventory:wishlists")
+
+
+@require_POST
+def wishlist_delete_view(request: HttpRequest, wish_list_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    if not wishlist_delete(account=account, wish_list_id=wish_list_id):
+        raise Http404("no such wish list")
+    messages.success(request, "Deleted the wish list.")
+    return redirect("inventory:wishlists")

@@ -210,3 +210,8 @@ def test_the_prune_schedule_exists_exactly_once_after_migrating_twice():
     schedule = Schedule.objects.get(name=SCHEDULE_NAME)
     assert (schedule.func, schedule.schedule_type, schedule.repeats) == (
         "inventory.tasks.prune_journal", Schedule.DAILY, -1)
+
+
+def test_an_odd_item_filter_is_not_a_500(client, player, synced):
+    for odd in ("²", "9" * 30, "\u0663", "' or 1=1 --"):
+        assert client.get("/inventory/journal/", {"item": odd}).status_code == 200
