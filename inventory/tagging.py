@@ -9,6 +9,8 @@ message, so one mistyped filter cannot retag a whole vault.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 
 from dvr.accounts.models import BungieAccount
@@ -16,31 +18,39 @@ from inventory import filters
 from inventory.actions import ActionResult, Outcome
 from inventory.annotations import AnnotationRefused, Note, annotation_save, annotations_tag, clean_tag
 from inventory.fetch import profile_fetch
-from inventory.page import InventoryPage, ItemView, build_page
-from inventory.profile import OwnedItem
+from inventory.page import InventoryPage, ItemView, build_page, item_views
+from inventory.profile import OwnedItem, Profile
 from inventory.snapshots import snapshot_load
 
 __all__ = ["AnnotationRefused", "item_annotate", "items_tag_matching"]
 
 
-def _owned(account: BungieAccount, item_id: str) -> OwnedItem | None:
-    """The player's instance ``item_id``: from the saved profile, else a fresh one."""
+def _owned(account: BungieAccount, item_id: str) -> tuple[Profile, OwnedItem | None]:
+    """The profile and the player's instance ``item_id`` in it: from the saved profile,
+    else a fresh one."""
     saved = snapshot_load(account=account)
     if saved is not None and (owned := saved.profile.find(item_id)) is not None:
-        return owned
+        return saved.profile, owned
     profile, _ = profile_fetch(account=account, saved=saved)
-    return profile.find(item_id)
+    return profile, profile.find(item_id)
 
 
-def item_annotate(*, account: BungieAccount, item_id: str, tag: str, notes: str) -> Note | None:
+@dataclass(frozen=True)
+class Annotated:
+    note: Note
+    tile: ItemView  # the item as its vault tile shows it, to redraw the tile in place
+
+
+def item_annotate(*, account: BungieAccount, item_id: str, tag: str, notes: str) -> Annotated | None:
     """Set the tag and notes of one of the player's items; None when they have no such
     item (nothing written). Raises `AnnotationRefused` for an unknown tag or long notes."""
     clean_tag(tag)  # refuse a bad tag before Bungie might be asked for the profile
-    owned = _owned(account, item_id)
+    profile, owned = _owned(account, item_id)
     if owned is None or owned.instance_id is None:
         return None
-    return annotation_save(account=account, instance_id=owned.instance_id, item_hash=owned.item_hash,
+    note = annotation_save(account=account, instance_id=owned.instance_id, item_hash=owned.item_hash,
                            tag=tag, notes=notes)
+    return Annotated(note=note, tile=item_views(profile=profile, owned=[owned])[0])
 
 
 def _shown(page: InventoryPage) -> list[ItemView]:

@@ -175,8 +175,8 @@ def annotate(request: HtmxHttpRequest, item_id: str) -> HttpResponse:
     account = bungie_account_for(request.user)
     item_id = item_id[:40]
     try:
-        note = item_annotate(account=account, item_id=item_id, tag=request.POST.get("tag", "")[:20],
-                             notes=request.POST.get("notes", "")[:5000])
+        annotated = item_annotate(account=account, item_id=item_id, tag=request.POST.get("tag", "")[:20],
+                                  notes=request.POST.get("notes", "")[:5000])
     except AnnotationRefused as refused:
         if request.htmx:  # 422: the one 4xx htmx swaps in (base.html), so the form says why in place
             return render(request, "inventory/snippets/item_annotate.html",
@@ -184,11 +184,11 @@ def annotate(request: HtmxHttpRequest, item_id: str) -> HttpResponse:
         return _refused(request, str(refused), back=reverse("inventory:item", args=[item_id]))
     except ProfileUnavailable as unavailable:
         return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
-    if note is None:
+    if annotated is None:
         raise Http404("no such item in your inventory")
-    if request.htmx:
+    if request.htmx:  # the form in place, and the vault's tile redrawn with its badge (out of band)
         return render(request, "inventory/snippets/item_annotate.html",
-                      {"item_id": item_id, "note": note, "saved": True})
+                      {"item_id": item_id, "note": annotated.note, "saved": True, "tile": annotated.tile})
     messages.success(request, "Saved your tag and notes.")
     return redirect("inventory:item", item_id=item_id)
 

@@ -25,6 +25,10 @@ def test_a_player_tags_an_item_in_the_quick_view_and_finds_it_with_tag(synced_si
     quick.get_by_role("button", name="Save tag and notes").click()
     expect(quick.get_by_text("Saved: tagged junk.")).to_be_visible()
     expect(page).to_have_url(re.compile(re.escape(synced_site) + "/inventory/$"))  # still the vault, in place
+    # The tile is redrawn in place with its badge and says it.
+    tile = page.locator(f'#inventory-body [data-item="{item["key"]}"]')
+    expect(tile.locator(".badge.tag-junk")).to_have_count(1)
+    expect(tile.locator("a")).to_have_attribute("aria-label", re.compile(r"Tagged junk · Has notes"))
 
     page.get_by_label("Filter").fill("tag:junk")
     expect(page).to_have_url(re.compile(r"q=tag%3Ajunk"))

@@ -110,3 +110,11 @@ def item_tiles(items: Iterable[ItemView], notes: Mapping[str, Note] | None = Non
         return mark_safe("".join(item_tile(i, prefix) for i in items))  # noqa: S308  (every value escaped above)
     return mark_safe("".join(  # noqa: S308  (every value escaped above; tags are one of five words)
         item_tile(i, prefix, notes.get(i.instance_id) if i.instance_id else None) for i in items))
+
+
+@register.simple_tag
+def item_tile_content(item: ItemView, note: Note | None = None) -> SafeString:
+    """What is inside one tile's ``<li>`` (its link, icon and badges): for redrawing a tile in
+    place after its tag changed, without the list around it."""
+    tile = item_tile(item, _item_url_prefix(), note)
+    return mark_safe(tile[tile.index(">") + 1 : tile.rindex("</li>")])  # noqa: S308  (item_tile escapes)
