@@ -14,6 +14,7 @@ from dvr.accounts.models import BungieAccount
 from inventory.annotations import Note
 from inventory.models import ItemAnnotation
 from inventory.search import parse_query
+from tests.fakebungie.plugs import definition
 
 pytestmark = pytest.mark.django_db
 
@@ -236,3 +237,18 @@ def test_send_all_matching_to_the_vault_reads_tags(client, player, synced):
     assert "Sent 1 item to the vault." in response.content.decode()
     assert fake_items(synced, key=junk["key"])[0]["place"] == "vault"
     assert fake_items(synced, key=kept["key"])[0]["place"] == "inventory"
+
+
+def test_compare_matching_reads_tags(client, player, synced):
+    spec = synced.app.current.items
+    by_type: dict[str, list[str]] = {}
+    for item in fake_items(synced, instanced=True, item_type=3, tier_type=5):
+        by_type.setdefault(definition(spec, item["item_hash"])["itemTypeDisplayName"], []).append(item["key"])
+    pair = next(keys[:2] for keys in by_type.values() if len(keys) >= 2)
+    for key in pair:
+        client.post(f"/inventory/item/{key}/annotate/", {"tag": "keep", "notes": ""})
+
+    response = client.get("/inventory/compare/", {"q": "tag:keep"})
+
+    assert response.status_code == 200
+    assert all(f"/inventory/item/{key}/" in response.content.decode() for key in pair)
