@@ -224,6 +224,8 @@ TAG_MATCHING_LIMIT = env.int("TAG_MATCHING_LIMIT", default=500)
 DIM_IMPORT_MAX_BYTES = env.int("DIM_IMPORT_MAX_BYTES", default=10_000_000)
 # The largest wish list a player may import, in bytes (the community's voltron.txt is ~15 MB).
 WISHLIST_MAX_BYTES = env.int("WISHLIST_MAX_BYTES", default=30_000_000)
+# Wish lists fetched from a URL: only public addresses unless this is on (tests, a lab).
+WISHLIST_URL_ALLOW_PRIVATE = env.bool("WISHLIST_URL_ALLOW_PRIVATE", default=False)
 # The journal of Bungie writes keeps this many days; a daily schedule prunes older entries.
 JOURNAL_KEEP_DAYS = env.int("JOURNAL_KEEP_DAYS", default=90)
 # How long a player may take on Bungie's approval page before /oauth/callback/ refuses.

@@ -118,6 +118,10 @@ class WishList(models.Model):
     source = models.CharField(max_length=200, blank=True)  # the file's name
     rolls = models.PositiveIntegerField(default=0)
     imported_at = models.DateTimeField(auto_now_add=True)
+    # A subscribed list: fetched again from this URL by the `wishlist-refresh` schedule.
+    url = models.URLField(max_length=500, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    fetch_problem = models.CharField(max_length=300, blank=True)  # why the last refetch failed ("" if it worked)
 
     class Meta:
         ordering = ["account", "title"]

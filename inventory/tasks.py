@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from inventory.journal import journal_prune
+from inventory.wishlists import wishlists_refresh
 
 SCHEDULE_NAME = "journal-prune"
 TASK_PATH = "inventory.tasks.prune_journal"
+WISHLIST_SCHEDULE_NAME = "wishlist-refresh"
+WISHLIST_TASK_PATH = "inventory.tasks.refresh_wishlists"
 
 
 def prune_journal() -> int:
@@ -13,11 +16,17 @@ def prune_journal() -> int:
     return journal_prune()
 
 
+def refresh_wishlists() -> dict[str, int]:
+    """The cluster's daily job: fetch every subscribed wish list again."""
+    return wishlists_refresh()
+
+
 def ensure_schedule() -> None:
-    """Create or update the one `journal-prune` schedule (idempotent; called after migrate)."""
+    """Create or update the `journal-prune` and `wishlist-refresh` schedules, once each
+    (idempotent; called after migrate)."""
     from django_q.models import Schedule
 
-    Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={"func": TASK_PATH, "schedule_type": Schedule.DAILY, "repeats": -1},
-    )
+    for name, func in ((SCHEDULE_NAME, TASK_PATH), (WISHLIST_SCHEDULE_NAME, WISHLIST_TASK_PATH)):
+        Schedule.objects.update_or_create(
+            name=name, defaults={"func": func, "schedule_type": Schedule.DAILY, "repeats": -1},
+        )

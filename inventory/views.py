@@ -29,7 +29,13 @@ from inventory.saved_searches import (
     saved_searches_for,
 )
 from inventory.tagging import AnnotationRefused, item_annotate, items_tag_matching
-from inventory.wishlists import WishListRefused, wishlist_delete, wishlist_import, wishlists_for
+from inventory.wishlists import (
+    WishListRefused,
+    wishlist_delete,
+    wishlist_import,
+    wishlist_subscribe,
+    wishlists_for,
+)
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -334,17 +340,22 @@ def dim_export(request: HttpRequest, kind: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def wishlists(request: HttpRequest) -> HttpResponse:
-    """GET: the player's wish lists and the import form. POST: import a DIM wish list file."""
+    """GET: the player's wish lists and the import forms. POST: import a DIM wish list
+    file (``file``) or subscribe to one at an address (``url``)."""
     account = bungie_account_for(request.user)
     if request.method == "GET":
         return render(request, "inventory/wishlists.html", {"wish_lists": wishlists_for(account=account)})
     upload = request.FILES.get("file")
+    url = request.POST.get("url", "")[:600].strip()
     back = reverse("inventory:wishlists")
-    if upload is None:
-        return _refused(request, "Choose a wish list file to import.", back=back)
+    if upload is None and not url:
+        return _refused(request, "Choose a wish list file, or give its address.", back=back)
     try:
-        wish_list = wishlist_import(account=account, data=upload.read(settings.WISHLIST_MAX_BYTES + 1),
-                                    name=upload.name or "")
+        if upload is not None:
+            wish_list = wishlist_import(account=account, data=upload.read(settings.WISHLIST_MAX_BYTES + 1),
+                                        name=upload.name or "")
+        else:
+            wish_list = wishlist_subscribe(account=account, url=url)
     except WishListRefused as refused:
         return _refused(request, f"Nothing was imported. {refused}", back=back)
     messages.success(request, f"Imported “{wish_list.title}”: {wish_list.rolls} rolls. Find them with is:wishlist.")

@@ -14,23 +14,38 @@ is a wildcard) and every perk of the roll is among the plugs its visible sockets
 offer (an empty perk list: any roll of the item). ``is:wishlist`` finds items that match a
 wished roll, ``is:trashlist`` a trash one; the item's page says which of its perks match
 and shows the curator's note. An import is all or nothing, like DIM's other files.
+
+A list can also be *subscribed* from a URL (``wishlist_subscribe``): fetched at once, then
+again by the daily ``wishlist-refresh`` schedule (``wishlists_refresh``). A refetch that
+fails keeps the rolls the list had and records why. URLs are fetched with a timeout, no
+redirects, at most ``WISHLIST_MAX_BYTES``, and only from public addresses (the host's
+addresses are checked first) unless ``WISHLIST_URL_ALLOW_PRIVATE`` is on.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
+import socket
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from dvr.accounts.models import BungieAccount
 from inventory.models import WishList, WishListRoll
 from inventory.rolls import Plug
 
+logger = logging.getLogger(__name__)
+
+FETCH_TIMEOUT = (5, 30)  # seconds to connect, seconds between bytes
 WILDCARD = -69420  # DIM's "any item" (DimWishList.WildcardItemId)
 _LINE = re.compile(r"dimwishlist:item=(-?\d{1,10})(?:&perks=([\d,\s]*))?(?:#notes:(.*))?$",
                    re.IGNORECASE | re.ASCII)
@@ -105,17 +120,86 @@ def wishlist_parse(data: bytes, *, name: str = "") -> ParsedWishList:
     return ParsedWishList(title=title or _printable(name)[:200] or "Wish list", rolls=rolls)
 
 
-def wishlist_import(*, account: BungieAccount, data: bytes, name: str = "") -> WishList:
-    """Import a wish list for the player (a list of the same title is replaced)."""
+def wishlist_import(*, account: BungieAccount, data: bytes, name: str = "", url: str = "") -> WishList:
+    """Import a wish list for the player (a list of the same title, or from the same URL,
+    is replaced)."""
     parsed = wishlist_parse(data, name=name)
     with transaction.atomic():
-        WishList.objects.filter(account=account, title=parsed.title).delete()
+        same = Q(title=parsed.title) | Q(url=url) if url else Q(title=parsed.title)
+        WishList.objects.filter(same, account=account).delete()
         wish_list = WishList.objects.create(account=account, title=parsed.title, source=_printable(name)[:200],
-                                            rolls=len(parsed.rolls))
-        for roll in parsed.rolls:
-            roll.wish_list = wish_list
-        WishListRoll.objects.bulk_create(parsed.rolls, batch_size=2000)
+                                            rolls=len(parsed.rolls), url=url,
+                                            fetched_at=timezone.now() if url else None)
+        _add_rolls(wish_list, parsed.rolls)
     return wish_list
+
+
+def _add_rolls(wish_list: WishList, rolls: list[WishListRoll]) -> None:
+    for roll in rolls:
+        roll.wish_list = wish_list
+    WishListRoll.objects.bulk_create(rolls, batch_size=2000)
+
+
+# --- subscribing to a URL ----------------------------------------------------------------------------------
+def _check_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500:
+        raise WishListRefused("Give the wish list's http(s) address, e.g. a raw GitHub file.")
+    if not settings.WISHLIST_URL_ALLOW_PRIVATE:
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+        except (OSError, UnicodeError):
+            raise WishListRefused(f"{parts.hostname} can't be found.") from None
+        if any(not ipaddress.ip_address(str(a).split("%")[0]).is_global for a in addresses):
+            raise WishListRefused(f"{parts.hostname} is not a public address: DVR only fetches public wish lists.")
+    return url
+
+
+def wishlist_fetch(url: str) -> bytes:
+    """The file at ``url`` (`WishListRefused` when it can't be had, in words)."""
+    url = _check_url(url)
+    limit = settings.WISHLIST_MAX_BYTES
+    try:
+        with requests.get(url, timeout=FETCH_TIMEOUT, stream=True, allow_redirects=False) as response:
+            if response.status_code != 200:
+                raise WishListRefused(f"The address answered HTTP {response.status_code}, not the wish list.")
+            data = bytearray()
+            for chunk in response.iter_content(65536):
+                data += chunk
+                if len(data) > limit:
+                    raise WishListRefused(f"The file is too big: at most {limit // 1_000_000} MB.")
+    except requests.RequestException as exc:
+        raise WishListRefused(f"The address could not be fetched ({type(exc).__name__}).") from None
+    return bytes(data)
+
+
+def wishlist_subscribe(*, account: BungieAccount, url: str) -> WishList:
+    """Fetch a wish list from ``url`` now and keep it fetched (`wishlists_refresh`)."""
+    url = _check_url(url)
+    return wishlist_import(account=account, data=wishlist_fetch(url), name=urlsplit(url).path.rsplit("/", 1)[-1],
+                           url=url)
+
+
+def wishlists_refresh() -> dict[str, int]:
+    """Fetch every subscribed list again (the schedule's job). A list whose fetch or parse
+    fails keeps its rolls and says why (``fetch_problem``). Returns what happened."""
+    done = {"refreshed": 0, "failed": 0}
+    for wish_list in WishList.objects.exclude(url="").order_by("pk"):
+        try:
+            parsed = wishlist_parse(wishlist_fetch(wish_list.url), name=wish_list.source)
+        except WishListRefused as refused:
+            logger.warning("wish list refetch failed list=%s reason=%s", wish_list.pk, refused)
+            WishList.objects.filter(pk=wish_list.pk).update(fetch_problem=str(refused)[:300])
+            done["failed"] += 1
+            continue
+        with transaction.atomic():
+            WishListRoll.objects.filter(wish_list=wish_list).delete()
+            _add_rolls(wish_list, parsed.rolls)
+            WishList.objects.filter(pk=wish_list.pk).update(rolls=len(parsed.rolls), fetched_at=timezone.now(),
+                                                            fetch_problem="", title=parsed.title)
+        done["refreshed"] += 1
+    return done
 
 
 def wishlists_for(*, account: BungieAccount) -> list[WishList]:

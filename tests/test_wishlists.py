@@ -176,3 +176,99 @@ def test_control_characters_in_a_list_are_dropped_not_a_500(client, player, sync
     assert response.status_code == 200
     wish_list = WishList.objects.get()
     assert (wish_list.title, WishListRoll.objects.get().notes) == ("BadTitle", "abc")
+
+
+# --- subscribed by address, refetched by the schedule -------------------------------------------------
+class _Served:
+    """What the loopback server answers: a status and a body, changed by the test."""
+
+    status = 200
+    body = b""
+
+
+@pytest.fixture
+def wish_server():
+    """A loopback HTTP server serving one wish list file (`_Served`); its URL."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    served = _Served()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(served.status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(served.body)))
+            self.end_headers()
+            self.wfile.write(served.body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/lists/voltron.txt", served
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_subscribed_list_is_fetched_now_and_again_by_the_schedule(client, player, synced, settings, wish_server):
+    from inventory.tasks import refresh_wishlists
+
+    settings.WISHLIST_URL_ALLOW_PRIVATE = True
+    url, served = wish_server
+    first, second, _ = distinct_weapons(synced)
+    served.body = f"title:Voltron\ndimwishlist:item={first['item_hash']}\n".encode()
+
+    response = client.post("/inventory/wishlists/", {"url": url}, follow=True)
+
+    assert "Imported “Voltron”: 1 rolls." in html.unescape(response.content.decode())
+    assert first["key"] in shown_keys(client, "is:wishlist")
+    served.body = f"title:Voltron\ndimwishlist:item={second['item_hash']}\n".encode()
+
+    assert refresh_wishlists() == {"refreshed": 1, "failed": 0}
+
+    found = shown_keys(client, "is:wishlist")
+    assert second["key"] in found and first["key"] not in found
+    assert WishList.objects.get().url == url
+
+
+def test_a_failed_refetch_keeps_the_rolls_and_says_why(client, player, synced, settings, wish_server):
+    from inventory.tasks import refresh_wishlists
+
+    settings.WISHLIST_URL_ALLOW_PRIVATE = True
+    url, served = wish_server
+    first, _, _ = distinct_weapons(synced)
+    served.body = f"dimwishlist:item={first['item_hash']}\n".encode()
+    client.post("/inventory/wishlists/", {"url": url})
+    served.status = 404
+
+    assert refresh_wishlists() == {"refreshed": 0, "failed": 1}
+
+    assert first["key"] in shown_keys(client, "is:wishlist")
+    page = client.get("/inventory/wishlists/").content.decode()
+    assert "The last refetch failed: The address answered HTTP 404, not the wish list." in page
+
+
+def test_a_private_address_or_a_bad_url_is_refused_and_nothing_fetched(client, player, synced, wish_server):
+    url, served = wish_server
+    served.body = b"dimwishlist:item=1\n"
+
+    private = client.post("/inventory/wishlists/", {"url": url})
+    not_http = client.post("/inventory/wishlists/", {"url": "file:///etc/passwd"})
+
+    assert private.status_code == 400 and "is not a public address" in private.content.decode()
+    assert not_http.status_code == 400 and "http(s) address" in not_http.content.decode()
+    assert not WishList.objects.exists()
+
+
+def test_the_refresh_schedule_exists_exactly_once_after_migrating_twice():
+    from django.core.management import call_command
+    from django_q.models import Schedule
+
+    call_command("migrate", verbosity=0)
+    call_command("migrate", verbosity=0)
+
+    schedule = Schedule.objects.get(name="wishlist-refresh")
+    assert (schedule.func, schedule.schedule_type) == ("inventory.tasks.refresh_wishlists", Schedule.DAILY)
