@@ -200,8 +200,8 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("is:equipped", "equipped on a character", "is:equipped", "is:equipped", _G_IS),
     Keyword("is:vault / is:postmaster", "where the item is", "is:vault", "is:invault / is:postmaster", _G_IS),
     Keyword("is:dupe", "more than one copy of the same item (same hash)", "is:dupe", "is:dupe", _G_IS),
-    Keyword("is:dupelower", "a weapon or armor dupe that is not the best copy (power, then masterwork, "
-            "then locked)", "is:dupelower", "is:dupelower", _G_IS),
+    Keyword("is:dupelower", "a weapon or armor dupe that is not the best copy (power, then a keep or favorite "
+            "tag, then masterwork, then locked)", "is:dupelower", "is:dupelower", _G_IS),
     Keyword("is:masterwork", "masterworked (also is:masterworked)", "is:masterwork", "is:masterwork", _G_IS),
     Keyword("is:crafted", "crafted (also is:shaped)", "is:crafted", "is:crafted", _G_IS),
     Keyword("is:randomroll", "has randomly rolled perks", "is:randomroll", "is:randomroll", _G_IS),
@@ -478,16 +478,21 @@ class SearchContext:
         for group in groups.values():
             candidates = [i for i in group if i.kind in ("weapon", "armor")]
             if dupelower and len(group) > 1 and candidates:
-                best = max(candidates, key=_dupe_rank)
+                best = max(candidates, key=lambda i: _dupe_rank(i, notes or {}))
                 lower.update(id(i) for i in candidates if i is not best)
         return cls(latest_version, {h: len(g) for h, g in groups.items()}, frozenset(lower), tuple(items),
                    notes if notes is not None else {}, wishes if wishes is not None else {})
 
 
-def _dupe_rank(item: BasicFilterable) -> tuple[int, bool, bool, str]:
-    # DIM's order for the best copy: power, (its tags), masterwork, locked, then the id.
-    return (item.power or 0, bool(getattr(item, "masterwork", False)), bool(getattr(item, "locked", False)),
-            str(getattr(item, "instance_id", "") or ""))
+KEEP_TAGS = ("favorite", "keep")  # a copy the player tagged so is the one to keep
+
+
+def _dupe_rank(item: BasicFilterable, notes: Mapping[str, NoteLike]) -> tuple[int, bool, bool, bool, str]:
+    # DIM's order for the best copy: power, its tags (favorite or keep), masterwork, locked, then the id.
+    instance_id = str(getattr(item, "instance_id", "") or "")
+    note = notes.get(instance_id)
+    return (item.power or 0, note is not None and note.tag in KEEP_TAGS, bool(getattr(item, "masterwork", False)),
+            bool(getattr(item, "locked", False)), instance_id)
 
 
 _EMPTY = SearchContext()

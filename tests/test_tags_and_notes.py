@@ -252,3 +252,17 @@ def test_compare_matching_reads_tags(client, player, synced):
 
     assert response.status_code == 200
     assert all(f"/inventory/item/{key}/" in response.content.decode() for key in pair)
+
+
+def test_is_dupelower_keeps_the_copy_tagged_keep_or_favorite_at_equal_power():
+    class Copy:
+        def __init__(self, instance_id: str) -> None:
+            self.instance_id, self.name, self.tier, self.damage, self.slot = instance_id, "Gun", "legendary", "", ""
+            self.kind, self.power, self.equipped, self.location, self.item_hash = "weapon", 1800, False, "vault", 7
+            self.masterwork, self.locked = instance_id == "2", False
+
+    copies = [Copy("1"), Copy("2"), Copy("3")]
+
+    assert [c.instance_id for c in parse_query("is:dupelower").filter(copies)] == ["1", "3"]  # masterwork wins
+    lower = parse_query("is:dupelower").filter(copies, notes={"3": Note("keep", "")})
+    assert [c.instance_id for c in lower] == ["1", "2"]  # the copy tagged keep wins over a masterwork
