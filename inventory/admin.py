@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from inventory.models import ItemAnnotation, JournalEntry, SavedSearch, WishList
+from inventory.models import DimLoadout, ItemAnnotation, JournalEntry, SavedSearch, WishList
 
 
 @admin.register(ItemAnnotation)
@@ -51,3 +51,11 @@ class WishListAdmin(admin.ModelAdmin):
     search_fields = ["title", "source", "account__unique_name", "account__membership_id"]
     list_select_related = ["account"]
     readonly_fields = ["account", "rolls", "imported_at"]
+
+
+@admin.register(DimLoadout)
+class DimLoadoutAdmin(admin.ModelAdmin):
+    list_display = ["name", "dim_id", "account", "imported_at"]
+    search_fields = ["name", "dim_id", "account__unique_name", "account__membership_id"]
+    list_select_related = ["account"]
+    readonly_fields = ["account", "dim_id", "imported_at"]

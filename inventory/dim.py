@@ -9,7 +9,8 @@ spreadsheets.
   ``ExportResponse``): its ``tags`` array of ``{platformMembershipId, destinyVersion,
   annotation: {id, tag, notes}}`` (a bare ``{id, tag, notes}`` too, as older backups
   have). Only Destiny 2 annotations of the player's own Destiny memberships are taken;
-  loadouts are counted and reported as not imported yet.
+  their loadouts are kept aside as DIM wrote them (`inventory.models.DimLoadout`) and
+  reported as not imported yet.
 * **Export**: the player's weapons or armor as CSV with DIM's column names (Name, Hash, Id,
   Tag, Tier, Type, …, Notes, Perks 0…), so a spreadsheet built on DIM's keeps working.
 
@@ -33,6 +34,7 @@ from django.db import transaction
 from dvr.accounts.models import BungieAccount
 from inventory.annotations import TAGS, AnnotationRefused, Note, annotations_replace, clean_notes
 from inventory.fetch import profile_fetch
+from inventory.models import DimLoadout
 from inventory.page import ItemView, attach_rolls, build_page
 from inventory.search import ARMOR_STATS
 from inventory.snapshots import snapshot_load
@@ -49,7 +51,7 @@ class ImportRefused(ValueError):
 class ImportReport:
     items: int  # tags and notes written (an empty one clears the item's)
     skipped: int = 0  # annotations of other accounts or of Destiny 1 in a backup
-    loadouts: int = 0  # loadouts in a backup, kept aside: DVR does not import them yet
+    loadouts: int = 0  # the player's loadouts in a backup, kept aside: DVR does not import them yet
 
     @property
     def message(self) -> str:
@@ -57,7 +59,7 @@ class ImportReport:
         if self.skipped:
             said += f" Skipped {self.skipped} of another account or of Destiny 1."
         if self.loadouts:
-            said += f" {self.loadouts} loadout{'s' if self.loadouts != 1 else ''}: not imported yet."
+            said += f" {self.loadouts} loadout{'s' if self.loadouts != 1 else ''} kept aside: not imported yet."
         return said
 
 
@@ -113,7 +115,7 @@ def dim_csv_read(data: bytes) -> dict[str, Note]:
 class Backup:
     notes: dict[str, Note]
     skipped: int
-    loadouts: int
+    loadouts: list[dict[str, Any]]  # DIM's Loadout objects of the player's Destiny 2 memberships
 
 
 def dim_backup_read(data: bytes, *, membership_ids: Iterable[str]) -> Backup:
@@ -128,7 +130,15 @@ def dim_backup_read(data: bytes, *, membership_ids: Iterable[str]) -> Backup:
         raise ImportRefused("This is not a DIM backup: it has no \"tags\" list (export it from DIM's Settings → "
                             "Export data).")
     mine = set(membership_ids)
-    loadouts = backup.get("loadouts") or []
+    if not isinstance(backup.get("loadouts") or [], list):
+        raise ImportRefused("The backup's \"loadouts\" is not a list.")
+    loadouts: list[dict[str, Any]] = []
+    for entry in backup.get("loadouts") or []:
+        loadout = entry.get("loadout") if isinstance(entry, dict) else None
+        platform = entry.get("platformMembershipId") if isinstance(entry, dict) else None
+        if isinstance(loadout, dict) and isinstance(entry, dict) and entry.get("destinyVersion", 2) == 2 \
+                and (platform is None or str(platform) in mine):
+            loadouts.append(loadout)
     notes: dict[str, Note] = {}
     skipped = 0
     for n, entry in enumerate(backup.get("tags") or [], start=1):
@@ -143,12 +153,28 @@ def dim_backup_read(data: bytes, *, membership_ids: Iterable[str]) -> Backup:
             continue
         where = f"Tag {n} in the backup"
         notes[_instance_id(annotation.get("id"), where)] = _note(annotation.get("tag"), annotation.get("notes"), where)
-    return Backup(notes=notes, skipped=skipped, loadouts=len(loadouts) if isinstance(loadouts, list) else 0)
+    return Backup(notes=notes, skipped=skipped, loadouts=loadouts)
 
 
 # --- importing ----------------------------------------------------------------------------------------
-def _write(account: BungieAccount, notes: Mapping[str, Note]) -> int:
+def _without_nul(value: Any) -> Any:
+    """``value`` with every NUL removed from its strings (Postgres's JSON refuses them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
+
+
+def _write(account: BungieAccount, notes: Mapping[str, Note], loadouts: Iterable[dict[str, Any]] = ()) -> int:
     with transaction.atomic():  # all or nothing
+        for n, loadout in enumerate(loadouts):
+            dim_id = str(_without_nul(loadout.get("id")) or f"unnamed-{n}")[:100]
+            DimLoadout.objects.update_or_create(account=account, dim_id=dim_id, defaults={
+                "name": "".join(ch for ch in str(loadout.get("name") or "") if ch.isprintable())[:200],
+                "data": _without_nul(loadout)})
         return annotations_replace(account=account, notes=notes.items())
 
 
@@ -161,7 +187,8 @@ def dim_import_backup(*, account: BungieAccount, data: bytes) -> ImportReport:
     """Import a DIM backup's tags and notes of the player's memberships; loadouts are reported."""
     memberships = account.memberships.values_list("membership_id", flat=True)
     backup = dim_backup_read(data, membership_ids=memberships)
-    return ImportReport(items=_write(account, backup.notes), skipped=backup.skipped, loadouts=backup.loadouts)
+    return ImportReport(items=_write(account, backup.notes, backup.loadouts), skipped=backup.skipped,
+                        loadouts=len(backup.loadouts))
 
 
 # --- exporting ------------------------------------------------------------------------------------------

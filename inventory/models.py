@@ -144,3 +144,21 @@ class WishListRoll(models.Model):
 
     def __str__(self) -> str:
         return f"{'-' if self.trash else ''}{self.item_hash or 'any'}: {self.perks}"
+
+
+class DimLoadout(models.Model):
+    """A loadout from a DIM backup, kept aside as DIM wrote it until DVR can import loadouts
+    (DIM's ``Loadout`` shape: id, name, classType, equipped, unequipped, …)."""
+
+    account = models.ForeignKey(BungieAccount, on_delete=models.CASCADE, related_name="dim_loadouts")
+    dim_id = models.CharField(max_length=100)  # DIM's loadout id
+    name = models.CharField(max_length=200, blank=True)
+    data = models.JSONField()
+    imported_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["account", "name"]
+        constraints = [models.UniqueConstraint(fields=["account", "dim_id"], name="dim_loadout_once")]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.dim_id} (from DIM, not imported yet)"

@@ -13,7 +13,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from inventory.models import ItemAnnotation
+from inventory.models import DimLoadout, ItemAnnotation
 
 pytestmark = pytest.mark.django_db
 
@@ -134,8 +134,10 @@ def test_a_dim_backup_imports_the_players_destiny_2_tags_and_reports_loadouts(cl
     response = upload(client, "backup", json.dumps(backup).encode(), "dim-data.json")
 
     assert "Imported the tags and notes of 2 items. Skipped 2 of another account or of Destiny 1. " \
-           "1 loadout: not imported yet." in said(response)
+           "1 loadout kept aside: not imported yet." in said(response)
     assert annotations(player) == {first: ("keep", "raid"), second: ("", "check")}
+    kept = DimLoadout.objects.get(account=player)
+    assert (kept.dim_id, kept.name, kept.data["classType"]) == ("x", "PvP", 1)
 
 
 @pytest.mark.parametrize("content, words", [
@@ -146,6 +148,7 @@ def test_a_dim_backup_imports_the_players_destiny_2_tags_and_reports_loadouts(cl
                           {"annotation": {"id": "6917529000000000002", "tag": "bogus"}}]}).encode(),
      "Tag 2 in the backup: 'bogus' is not one of DIM's tags"),
     (json.dumps({"tags": ["keep"]}).encode(), "Tag 1 in the backup is not an object"),
+    (json.dumps({"tags": [], "loadouts": {"a": 1}}).encode(), "\"loadouts\" is not a list"),
 ])
 def test_a_bad_backup_says_what_is_wrong_and_changes_nothing(client, player, synced, content, words):
     response = client.post("/inventory/dim/import/", {"kind": "backup", "file": SimpleUploadedFile("b.json",
@@ -153,7 +156,7 @@ def test_a_bad_backup_says_what_is_wrong_and_changes_nothing(client, player, syn
 
     assert response.status_code == 400
     assert "Nothing was imported." in said(response) and words in said(response)
-    assert not ItemAnnotation.objects.exists()
+    assert not ItemAnnotation.objects.exists() and not DimLoadout.objects.exists()
 
 
 # --- the export -----------------------------------------------------------------------------------
@@ -231,3 +234,16 @@ def test_the_dim_page_is_linked_from_the_vault_and_offers_both_imports_and_expor
 
     assert page.count('action="/inventory/dim/import/"') == 2
     assert 'href="/inventory/dim/export/weapons.csv"' in page and 'href="/inventory/dim/export/armor.csv"' in page
+
+
+def test_a_backup_with_nul_characters_is_imported_without_them(client, player, synced):
+    item = fake_items(synced, place="vault", instanced=True)[0]["key"]
+    backup = {"tags": [{"annotation": {"id": item, "tag": "keep", "notes": "a\u0000b"}}],
+              "loadouts": [{"destinyVersion": 2, "loadout": {"id": "l\u00001", "name": "N\u0000", "x": ["\u0000"]}}]}
+
+    response = upload(client, "backup", json.dumps(backup).encode())
+
+    assert response.status_code == 200
+    assert annotations(player) == {item: ("keep", "ab")}
+    kept = DimLoadout.objects.get()
+    assert (kept.dim_id, kept.name, kept.data["x"]) == ("l1", "N", [""])
