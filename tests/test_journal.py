@@ -160,6 +160,8 @@ def test_the_vault_the_item_page_and_the_account_page_link_to_it(client, player,
     assert 'href="/inventory/journal/"' in client.get("/account/").content.decode()
     assert f'href="/inventory/journal/?item={item["key"]}"' in client.get(
         f"/inventory/item/{item['key']}/").content.decode()
+    assert f'href="/inventory/journal/?item={item["key"]}"' in client.get(
+        f"/inventory/item/{item['key']}/quick/", headers={"HX-Request": "true"}).content.decode()
 
 
 def test_an_entry_has_a_page_of_its_own(client, player, synced):
