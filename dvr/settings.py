@@ -218,6 +218,16 @@ for _number, _key in enumerate(TOKEN_ENCRYPTION_KEYS, 1):
 # A filter or sort typed on the vault page re-reads the profile Bungie gave this many
 # seconds ago at most, instead of one GetProfile per keystroke (0: always ask Bungie).
 PROFILE_REUSE_SECONDS = env.int("PROFILE_REUSE_SECONDS", default=30)
+# "Tag all matching as …" refuses a filter matching more items than this (nothing tagged).
+TAG_MATCHING_LIMIT = env.int("TAG_MATCHING_LIMIT", default=500)
+# The largest DIM spreadsheet or backup a player may import, in bytes.
+DIM_IMPORT_MAX_BYTES = env.int("DIM_IMPORT_MAX_BYTES", default=10_000_000)
+# The largest wish list a player may import, in bytes (the community's voltron.txt is ~15 MB).
+WISHLIST_MAX_BYTES = env.int("WISHLIST_MAX_BYTES", default=30_000_000)
+# Wish lists fetched from a URL: only public addresses unless this is on (tests, a lab).
+WISHLIST_URL_ALLOW_PRIVATE = env.bool("WISHLIST_URL_ALLOW_PRIVATE", default=False)
+# The journal of Bungie writes keeps this many days; a daily schedule prunes older entries.
+JOURNAL_KEEP_DAYS = env.int("JOURNAL_KEEP_DAYS", default=90)
 # How long a player may take on Bungie's approval page before /oauth/callback/ refuses.
 BUNGIE_LOGIN_STATE_SECONDS = env.int("BUNGIE_LOGIN_STATE_SECONDS", default=600)
 LOGIN_REDIRECT_URL = "/"

@@ -3,7 +3,8 @@
 Each action checks the item against the player's own profile first (an id from someone
 else's inventory is refused before Bungie is asked), paces calls per account (Bungie
 allows about one transfer or equip per 100 ms per user), waits out throttling with
-backoff, and turns Bungie's refusals into words a player understands. After a move that
+backoff, and turns Bungie's refusals into words a player understands. Every call to
+Bungie, and its answer, goes into the player's journal (`inventory.journal`). After a move that
 Bungie accepted, the saved profile is updated in place: Bungie's own profile cache keeps
 answering the old location for a while, and the page must not show the item moving back.
 """
@@ -28,9 +29,13 @@ from dvr.lib.bungie import PlatformErrorCode as Code
 from dvr.lib.cache import cache_or
 from dvr.lib.retry import RetryPolicy, call_with_retries
 from inventory import filters
+from inventory.annotations import annotations_for
 from inventory.fetch import primary_membership, profile_fetch
+from inventory.journal import Step, journal_record
+from inventory.models import JournalAction
 from inventory.page import ANY_CLASS, CLASSES, ITEMS, display_name, item_views
 from inventory.profile import Destination, OwnedItem, Profile, ProfileOutOfStep
+from inventory.search import NOTE_KEYWORDS
 from inventory.snapshots import snapshot_load, snapshot_save
 from manifest.lookup import Definitions, definitions, lookup
 
@@ -97,10 +102,12 @@ class ActionResult:
 
 
 class _Refused(Exception):
-    def __init__(self, message: str, outcome: Outcome = Outcome.REFUSED) -> None:
+    def __init__(self, message: str, outcome: Outcome = Outcome.REFUSED, *, error: bungie.BungieError | None = None
+                 ) -> None:
         super().__init__(message)
         self.message = message
         self.outcome = outcome
+        self.error = error  # what Bungie answered, when this came from an answer (for the journal)
 
 
 def _pace(account: BungieAccount, *, transfer: bool) -> None:
@@ -125,7 +132,24 @@ def _pace(account: BungieAccount, *, transfer: bool) -> None:
     cache_or(pace, None, what="pacing")
 
 
-def _post(account: BungieAccount, path: str, body: dict[str, Any]) -> None:
+def _post(account: BungieAccount, path: str, body: dict[str, Any], *, step: Step) -> None:
+    """POST an action (see `_call`) and keep it in the player's journal with Bungie's
+    answer, whatever it is: the one place actions call Bungie."""
+    try:
+        _call(account, path, body)
+    except _Refused as refused:
+        error = refused.error
+        journal_record(account=account, step=step, error_code=error.error_code if error else None,
+                       error_status=error.error_status if error else "", explanation=refused.message)
+        raise
+    except LoginRequired:
+        journal_record(account=account, step=step, error_code=None,
+                       explanation="Bungie refused DVR's login for you, so nothing was asked: log in again.")
+        raise
+    journal_record(account=account, step=step, error_code=Code.Success)
+
+
+def _call(account: BungieAccount, path: str, body: dict[str, Any]) -> None:
     """POST an action, waiting out throttling (ThrottleSeconds, else exponential backoff)."""
 
     def once(attempt: int) -> None:
@@ -140,14 +164,14 @@ def _post(account: BungieAccount, path: str, body: dict[str, Any]) -> None:
             hint=lambda exc: exc.throttle_seconds if isinstance(exc, bungie.BungieError) else 0.0,
             what=f"POST {path} account={account.pk}",
         )
-    except bungie.BungieThrottled:
+    except bungie.BungieThrottled as exc:
         raise _Refused("Bungie is limiting how fast items can move right now. Wait a moment and try again.",
-                       Outcome.THROTTLED) from None
+                       Outcome.THROTTLED, error=exc) from None
     except bungie.BungieAuthError:
         raise LoginRequired("Bungie refused the player's token for an action") from None
-    except bungie.BungieMaintenance:
+    except bungie.BungieMaintenance as exc:
         raise _Refused("Bungie is down for maintenance: items can't be moved right now.",
-                       Outcome.MAINTENANCE) from None
+                       Outcome.MAINTENANCE, error=exc) from None
     except bungie.BungieTransportError as exc:
         # No usable answer (a timeout, a 500, an HTML page): Bungie may or may not have
         # acted, and a POST is never retried. Say so rather than "refused".
@@ -155,9 +179,9 @@ def _post(account: BungieAccount, path: str, body: dict[str, Any]) -> None:
         raise _Refused(UNANSWERED, Outcome.UNANSWERED) from None
     except bungie.BungieError as exc:
         if exc.error_code in REFUSALS:
-            raise _Refused(REFUSALS[exc.error_code]) from None
+            raise _Refused(REFUSALS[exc.error_code], error=exc) from None
         logger.warning("bungie action failed account=%s error=%s", account.pk, exc)
-        raise _Refused(f"Bungie refused: {exc.message}") from None
+        raise _Refused(f"Bungie refused: {exc.message}", error=exc) from None
 
 
 # --- the item, from the player's own profile --------------------------------------------------
@@ -258,22 +282,25 @@ def _unequip(account: BungieAccount, profile: Profile, owned: OwnedItem, names: 
         raise _Refused(f"{names.item} is equipped and nothing else in that slot on {names.of(character)} can "
                        "take its place. Equip something else there first.")
     replacement = ranked[0]
+    replacement_name = display_name(summaries.get(replacement.item_hash), "another item")
     membership = primary_membership(account)
     _post(account, "/Destiny2/Actions/Items/EquipItem/", {
         "itemId": replacement.instance_id, "characterId": character, "membershipType": membership.membership_type,
-    })
+    }, step=Step(JournalAction.EQUIP, replacement.item_hash, replacement.instance_id, replacement_name,
+                 names.of(character), f"equipped on {names.of(character)}, in place of {names.item}"))
     updated = _save_moved(account, profile, replacement, to="equipped", character=character)
-    return updated, display_name(summaries.get(replacement.item_hash), "another item")
+    return updated, replacement_name
 
 
 # --- the actions -------------------------------------------------------------------------------
-def _transfer(account: BungieAccount, owned: OwnedItem, *, to_vault: bool, character: str) -> None:
+def _transfer(account: BungieAccount, owned: OwnedItem, names: _Names, *, to_vault: bool, character: str) -> None:
     membership = primary_membership(account)
+    source, destination = (names.of(character), "the vault") if to_vault else ("the vault", names.of(character))
     _post(account, "/Destiny2/Actions/Items/TransferItem/", {
         "itemReferenceHash": owned.raw.get("itemHash"), "stackSize": owned.raw.get("quantity") or 1,
         "transferToVault": to_vault, "itemId": owned.instance_id, "characterId": character,
         "membershipType": membership.membership_type,
-    })
+    }, step=Step(JournalAction.TRANSFER, owned.item_hash, owned.instance_id, names.item, source, destination))
 
 
 def _move(account: BungieAccount, profile: Profile, owned: OwnedItem, destination: str, names: _Names) -> str:
@@ -288,19 +315,19 @@ def _move(account: BungieAccount, profile: Profile, owned: OwnedItem, destinatio
         owned = profile.find(owned.instance_id or "") or owned
         done = f"Equipped {replacement} on {names.of(owned.owner)} in its place, and moved"
     if owned.location == "character":
-        _transfer(account, owned, to_vault=True, character=owned.owner or "")
+        _transfer(account, owned, names, to_vault=True, character=owned.owner or "")
         profile = _save_moved(account, profile, owned, to="vault")
         if destination == "vault":
             return f"{done or 'Moved'} {names.item} to the vault."
         owned = profile.find(owned.instance_id or "") or OwnedItem.of(owned.raw, "vault", None, False)
         try:
-            _transfer(account, owned, to_vault=False, character=destination)
+            _transfer(account, owned, names, to_vault=False, character=destination)
         except _Refused as refused:
             # The first half worked: the item is safe in the vault. Say exactly that.
             raise _Refused(f"{names.item} is in the vault: the move to {names.of(destination)} failed. "
                            f"{refused.message}", refused.outcome) from None
     else:
-        _transfer(account, owned, to_vault=False, character=destination)
+        _transfer(account, owned, names, to_vault=False, character=destination)
     _save_moved(account, profile, owned, to="character", character=destination)
     return f"{done or 'Moved'} {names.item} to {names.of(destination)}."
 
@@ -344,7 +371,8 @@ def item_equip(*, account: BungieAccount, item_id: str, character_id: str) -> Ac
         try:
             _post(account, "/Destiny2/Actions/Items/EquipItem/", {
                 "itemId": item_id, "characterId": character_id, "membershipType": membership.membership_type,
-            })
+            }, step=Step(JournalAction.EQUIP, owned.item_hash, owned.instance_id, names.item,
+                         names.of(character_id), f"equipped on {names.of(character_id)}"))
         except _Refused as refused:
             if not moved:
                 raise
@@ -364,12 +392,13 @@ def item_pull(*, account: BungieAccount, item_id: str) -> ActionResult:
         if owned.location != "postmaster":
             return "That item is not in the postmaster."
         membership = primary_membership(account)
+        names = _names(profile, owned)
         _post(account, "/Destiny2/Actions/Items/PullFromPostmaster/", {
             "itemReferenceHash": owned.raw.get("itemHash"), "stackSize": owned.raw.get("quantity") or 1,
             "itemId": item_id, "characterId": owned.owner, "membershipType": membership.membership_type,
-        })
+        }, step=Step(JournalAction.PULL, owned.item_hash, owned.instance_id, names.item,
+                     f"the postmaster of {names.of(owned.owner)}", names.of(owned.owner)))
         _save_moved(account, profile, owned, to="character", character=owned.owner)
-        names = _names(profile, owned)
         return f"Pulled {names.item} from the postmaster to {names.of(owned.owner)}."
 
     return _run(act)
@@ -386,7 +415,11 @@ def items_vault_matching(*, account: BungieAccount, query_text: str) -> ActionRe
     saved = snapshot_load(account=account)
     profile = saved.profile if saved is not None else profile_fetch(account=account)[0]
     carried = [o for o in profile.items if o.location == "character" and not o.equipped and o.instance_id]
-    keys = [i.instance_id for i in item_views(profile=profile, owned=carried) if i.instance_id and query.matches(i)]
+    views = item_views(profile=profile, owned=carried)
+    # Tags and notes are the player's, read from the database only when the filter names them.
+    matches = query.bind(views, notes=annotations_for(account=account)) if query.uses(*NOTE_KEYWORDS) \
+        else query.matches
+    keys = [i.instance_id for i in views if i.instance_id and matches(i)]
     moved, failures = 0, []
     for key in keys[:BULK_LIMIT]:
         result = item_move(account=account, item_id=key, destination="vault")

@@ -8,14 +8,17 @@ group it matches, capped). One definitions lookup for every compared roll.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dvr.accounts.models import BungieAccount
 from dvr.lib import bungie
 from inventory import filters, rolls
+from inventory.annotations import Note, annotations_for
 from inventory.fetch import profile_fetch
 from inventory.page import ItemView, item_view, item_views
 from inventory.profile import OwnedItem, Profile
+from inventory.search import NOTE_KEYWORDS
 from inventory.snapshots import snapshot_load
 from manifest.lookup import active_seq
 
@@ -80,7 +83,8 @@ def compare_for(*, account: BungieAccount, ids: list[str], query_text: str) -> C
     profile = saved.profile if saved is not None else profile_fetch(account=account)[0]
     if ids:
         return compare_items(profile=profile, ids=ids)
-    return compare_matching(profile=profile, query_text=query_text)
+    tags = annotations_for(account=account) if filters.parse_query(query_text).uses(*NOTE_KEYWORDS) else {}
+    return compare_matching(profile=profile, query_text=query_text, tags=tags)
 
 
 def compare_items(*, profile: Profile, ids: list[str]) -> ComparePage | None:
@@ -103,14 +107,14 @@ def compare_items(*, profile: Profile, ids: list[str]) -> ComparePage | None:
     return _page(profile=profile, owned=chosen, title=group_title(group))
 
 
-def compare_matching(*, profile: Profile, query_text: str) -> ComparePage:
+def compare_matching(*, profile: Profile, query_text: str, tags: Mapping[str, Note] | None = None) -> ComparePage:
     """Up to ten of the player's items matching the filter, highest power first: when it
     matches several kinds, the largest group (and the page says so)."""
     query = filters.parse_query(query_text)
     if not query_text.strip() or not query.valid:
         raise CompareRefused("Give a filter (for example is:handcannon) or the items to compare.")
     views = item_views(profile=profile, owned=profile.items)
-    predicate = query.bind(views)
+    predicate = query.bind(views, notes=tags)  # the player's tags and notes: tag:keep works here too
     groups: dict[Group, list[ItemView]] = defaultdict(list)
     for view in views:
         if view.instance_id and predicate(view) and (group := group_of(view, class_type=_class_type(view))):

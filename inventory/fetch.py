@@ -23,6 +23,7 @@ from dvr.accounts.tokens import LoginRequired, with_token_retry
 from dvr.lib import bungie
 from dvr.lib.cache import cache_or
 from inventory import filters
+from inventory.annotations import annotation_of
 from inventory.page import (
     InventoryPage,
     ItemDetail,
@@ -33,6 +34,7 @@ from inventory.page import (
     recent_items,
 )
 from inventory.profile import Profile, ProfileResponse
+from inventory.saved_searches import default_query, saved_searches_for
 from inventory.snapshots import (
     Snapshot,
     fresh_key,
@@ -42,6 +44,7 @@ from inventory.snapshots import (
     snapshot_load,
     snapshot_save,
 )
+from inventory.wishlists import wish_matches, wishes_for
 from manifest.lookup import active_seq
 
 logger = logging.getLogger(__name__)
@@ -139,12 +142,16 @@ def global_alerts(cached: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 
 
 def inventory_page(
-    *, account: BungieAccount, query_text: str = "", sort: str = "power", reuse: bool = False
+    *, account: BungieAccount, query_text: str | None = "", sort: str = "power", reuse: bool = False
 ) -> InventoryPage:
     """The logged-in player's inventory page (see the module docstring). With ``reuse`` (a
     filter or sort typed on the page), a profile Bungie gave within the last
     ``PROFILE_REUSE_SECONDS`` is used again instead of asking Bungie: this process's tiles
-    of it when it built them (`page.recent_items`), else the saved snapshot."""
+    of it when it built them (`page.recent_items`), else the saved snapshot.
+    ``query_text`` None (no filter given at all): the player's default saved search."""
+    searches = saved_searches_for(account=account)  # the chips; one query
+    if query_text is None:
+        query_text = default_query(searches)
     # The saved profile's minted time, whether it is fresh, and the alerts: one round trip.
     keys = [minted_key(account), fresh_key(account), ALERTS_KEY]
     cached: dict[str, Any] = cache_or(lambda: cache.get_many(keys), {}, what="saved profile and alerts")
@@ -165,6 +172,7 @@ def inventory_page(
     page = build_page(account=account, built=built, query=query, sort=sort, stale_reason=stale_reason,
                       profile=profile)
     page.alerts = global_alerts(cached.get(ALERTS_KEY))
+    page.saved_searches = searches
     return page
 
 
@@ -173,4 +181,9 @@ def item_detail(*, account: BungieAccount, item_id: str) -> ItemDetail | None:
     None when the player has no such item."""
     saved = snapshot_load(account=account)
     profile = saved.profile if saved is not None else profile_fetch(account=account)[0]
-    return item_page(profile=profile, key=item_id)
+    detail = item_page(profile=profile, key=item_id)
+    if detail is not None:
+        detail.note = annotation_of(account=account, instance_id=detail.item.instance_id)
+        detail.wishes = wish_matches(item_hash=detail.item.item_hash, perks=detail.item.perks,
+                                     wishes=wishes_for(account=account, item_hashes=[detail.item.item_hash]))
+    return detail

@@ -26,6 +26,8 @@ from dvr.accounts.models import BungieAccount
 from dvr.lib import bungie
 from dvr.lib.cache import cache_or
 from inventory import filters, rolls
+from inventory.annotations import NO_NOTE, Note, annotations_for
+from inventory.models import SavedSearch
 from inventory.profile import (
     CRAFTED,
     LOCKED,
@@ -36,6 +38,8 @@ from inventory.profile import (
     OwnedItem,
     Profile,
 )
+from inventory.search import WISH_KEYWORDS
+from inventory.wishlists import WishMatch, wishes_for
 from manifest.history import removed_in, version_names
 from manifest.lookup import VALID_FROM, Definitions, active_seq, lookup
 from manifest.models import ManifestState, ManifestVersion
@@ -176,6 +180,18 @@ class InventoryPage:
     changed_distinct: int = 0  # how many distinct items changed (the list may be cut)
     first_manifest: bool = False  # the active version is the first live one: nothing to compare with
     filter_problems: list[FilterProblem] = field(default_factory=list)  # a filter that can't be read: where
+    notes: dict[str, Note] = field(default_factory=dict)  # the player's tags and notes, by instance id
+    saved_searches: list[SavedSearch] = field(default_factory=list)  # the chips above the vault
+
+    @property
+    def query_saved(self) -> bool:
+        """Whether the filter shown is one of the player's saved searches (no star then)."""
+        return any(s.query == self.query.text for s in self.saved_searches)
+
+    @property
+    def tag_choices(self) -> list[tuple[str, str, bool]]:
+        """The bulk tag picker's options ("No tag" clears it)."""
+        return NO_NOTE.choices
 
     @property
     def age_seconds(self) -> float | None:
@@ -192,6 +208,8 @@ class ItemDetail:
     removed_in: str = ""  # an unknown item Bungie removed: the version that removed it ("" if new)
     roll: rolls.Roll | None = None
     compare_query: str = ""  # the filter compare uses to put this item beside others like it
+    note: Note = NO_NOTE  # the player's tag and notes on it
+    wishes: list[WishMatch] = field(default_factory=list)  # the wish-list rolls it matches
 
 
 # --- one item --------------------------------------------------------------------------------------
@@ -245,7 +263,8 @@ ANY_CLASS = 3  # DestinyClass "Unknown": every class may use it
 
 
 # Filters that read an item's roll: their items need it built first (`attach_rolls`).
-ROLL_KEYWORDS = ("perk", "perkname", "exactperk", "stat", "basestat", "is:randomroll", "not:randomroll")
+ROLL_KEYWORDS = ("perk", "perkname", "exactperk", "stat", "basestat", "is:randomroll", "not:randomroll",
+                 *WISH_KEYWORDS)
 
 
 def _read_roll(item: ItemView, roll: rolls.Roll) -> None:
@@ -488,7 +507,11 @@ def build_page(
             seq_from = (definitions.get(item.item_hash) or {}).get(VALID_FROM)
             item.changed_in = names.get(seq_from, "") if isinstance(seq_from, int) else ""
         built.versions = True
-    shown = query.filter(items.values(), latest_version=latest)
+    notes = annotations_for(account=account)  # one query: the tiles' badges and tag:/notes: read it
+    # The player's wish-list rolls for these items: one query, only when the filter asks.
+    wishes = wishes_for(account=account, item_hashes={i.item_hash for i in items.values()}) \
+        if query.uses(*WISH_KEYWORDS) else {}
+    shown = query.filter(items.values(), latest_version=latest, notes=notes, wishes=wishes)
     shown_keys = {i.key for i in shown}
 
     def grouped(selection: list[ItemView]) -> list[tuple[str, list[ItemView]]]:
@@ -530,6 +553,7 @@ def build_page(
         minted_at=built.minted,
         stale_reason=stale_reason,
         first_manifest=first_manifest,
+        notes=notes,
     )
     page.changed_items = _changed_items(items.values())
     page.changed_distinct = len({i.item_hash for i in items.values() if i.changed_in_latest})
@@ -542,6 +566,13 @@ def build_page(
                             for p in query.problems if p.kind in ("syntax", "internal")]
     page.manifest_version = latest
     return page
+
+
+def page_of(*, account: BungieAccount, profile: Profile, query_text: str = "") -> InventoryPage:
+    """The vault page of ``profile`` filtered by ``query_text`` (what an action over the
+    page's matches reads: tagging, the export)."""
+    built = built_items(account=account, profile=profile, seq=active_seq())
+    return build_page(account=account, built=built, query=filters.parse_query(query_text), profile=profile)
 
 
 def needs_profile(built: BuiltItems, query: filters.ParsedQuery) -> bool:

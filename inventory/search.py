@@ -39,6 +39,8 @@ from typing import Literal, Protocol, TypeVar, cast
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from inventory.models import Tag
+
 logger = logging.getLogger(__name__)
 
 MAX_QUERY_LENGTH = 200
@@ -88,6 +90,25 @@ class Filterable(BasicFilterable, Protocol):
     changed_in: str  # the manifest version in which this definition last changed, "" if unknown
     new_in_latest: bool
     changed_in_latest: bool
+
+
+class NoteLike(Protocol):
+    """A player's tag and notes on an item (inventory.annotations.Note)."""
+
+    @property
+    def tag(self) -> str: ...  # "" for none
+    @property
+    def notes(self) -> str: ...  # "" for none
+
+
+class WishLike(Protocol):
+    """A wish-list roll (inventory.wishlists.Wish): the perks an item must have, and
+    whether the curator wants it (False) or would throw it away (True)."""
+
+    @property
+    def perks(self) -> frozenset[int]: ...
+    @property
+    def trash(self) -> bool: ...
 
 
 Item = TypeVar("Item", bound=BasicFilterable)
@@ -145,10 +166,11 @@ STAT_NAMES: dict[str, str] = {
 ARMOR_STATS = ("mobility", "resilience", "recovery", "discipline", "intellect", "strength",
                "weapons", "health", "class", "grenade", "super", "melee")
 
-_G_IS, _G_TYPE, _G_CLASS, _G_STAT, _G_TEXT, _G_MANIFEST, _G_OPS = (
+_G_IS, _G_TYPE, _G_CLASS, _G_STAT, _G_TEXT, _G_MANIFEST, _G_OPS, _G_TAGS = (
     "Item kinds and states", "Weapon types", "Classes", "Power and stats", "Names, perks and ids",
-    "Manifest (DVR only)", "Combining terms",
+    "Manifest (DVR only)", "Combining terms", "Your tags and notes",
 )
+TAG_NAMES: tuple[str, ...] = tuple(Tag.values)  # DIM's: favorite, keep, infuse, junk, archive
 
 KEYWORDS: tuple[Keyword, ...] = (
     Keyword("a b", "both a and b (a space is and)", "is:weapon is:exotic", "a b", _G_OPS),
@@ -178,8 +200,8 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("is:equipped", "equipped on a character", "is:equipped", "is:equipped", _G_IS),
     Keyword("is:vault / is:postmaster", "where the item is", "is:vault", "is:invault / is:postmaster", _G_IS),
     Keyword("is:dupe", "more than one copy of the same item (same hash)", "is:dupe", "is:dupe", _G_IS),
-    Keyword("is:dupelower", "a weapon or armor dupe that is not the best copy (power, then masterwork, "
-            "then locked)", "is:dupelower", "is:dupelower", _G_IS),
+    Keyword("is:dupelower", "a weapon or armor dupe that is not the best copy (power, then a keep or favorite "
+            "tag, then masterwork, then locked)", "is:dupelower", "is:dupelower", _G_IS),
     Keyword("is:masterwork", "masterworked (also is:masterworked)", "is:masterwork", "is:masterwork", _G_IS),
     Keyword("is:crafted", "crafted (also is:shaped)", "is:crafted", "is:crafted", _G_IS),
     Keyword("is:randomroll", "has randomly rolled perks", "is:randomroll", "is:randomroll", _G_IS),
@@ -201,6 +223,15 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("changed:<version>", "its definition last changed in that manifest version",
             "changed:229432.24.03.26.1900-1", "DVR only", _G_MANIFEST),
     Keyword("new:latest", "new in the latest manifest", "new:latest", "DVR only", _G_MANIFEST),
+    Keyword("tag:<name>", "you tagged it so: " + ", ".join(TAG_NAMES), "tag:junk", "tag:", _G_TAGS),
+    Keyword("tag:none", "you have not tagged it", "tag:none", "tag:none", _G_TAGS),
+    Keyword("is:tagged", "you gave it any tag", "is:tagged", "is:tagged", _G_TAGS),
+    Keyword("notes:", "your notes on it contain the text", 'notes:"pvp roll"', "notes:", _G_TAGS),
+    Keyword("is:hasnotes", "you wrote notes on it", "is:hasnotes", "is:hasnotes", _G_TAGS),
+    Keyword("is:wishlist", "its roll is wished for by one of your imported wish lists", "is:wishlist",
+            "is:wishlist", _G_TAGS),
+    Keyword("is:trashlist", "its roll is on one of your wish lists' trash lists", "is:trashlist",
+            "is:trashlist", _G_TAGS),
 )
 
 
@@ -431,9 +462,13 @@ class SearchContext:
     copies: Mapping[int, int] = field(default_factory=dict)  # item_hash → how many comparable copies
     lower: frozenset[int] = frozenset()  # id() of the dupes that are not the best of their group
     items: tuple[object, ...] = ()  # keeps the items alive while `lower` names them
+    notes: Mapping[str, NoteLike] = field(default_factory=dict)  # instance id → the player's tag and notes
+    wishes: Mapping[int, Sequence[WishLike]] = field(default_factory=dict)  # item hash (0: any) → wish-list rolls
 
     @classmethod
-    def of(cls, items: Sequence[BasicFilterable], *, latest_version: str = "", dupelower: bool = True) -> SearchContext:
+    def of(cls, items: Sequence[BasicFilterable], *, latest_version: str = "", dupelower: bool = True,
+           notes: Mapping[str, NoteLike] | None = None,
+           wishes: Mapping[int, Sequence[WishLike]] | None = None) -> SearchContext:
         groups: dict[int, list[BasicFilterable]] = defaultdict(list)
         for item in items:
             item_hash = getattr(item, "item_hash", None)
@@ -443,15 +478,21 @@ class SearchContext:
         for group in groups.values():
             candidates = [i for i in group if i.kind in ("weapon", "armor")]
             if dupelower and len(group) > 1 and candidates:
-                best = max(candidates, key=_dupe_rank)
+                best = max(candidates, key=lambda i: _dupe_rank(i, notes or {}))
                 lower.update(id(i) for i in candidates if i is not best)
-        return cls(latest_version, {h: len(g) for h, g in groups.items()}, frozenset(lower), tuple(items))
+        return cls(latest_version, {h: len(g) for h, g in groups.items()}, frozenset(lower), tuple(items),
+                   notes if notes is not None else {}, wishes if wishes is not None else {})
 
 
-def _dupe_rank(item: BasicFilterable) -> tuple[int, bool, bool, str]:
-    # DIM's order for the best copy: power, (its tags), masterwork, locked, then the id.
-    return (item.power or 0, bool(getattr(item, "masterwork", False)), bool(getattr(item, "locked", False)),
-            str(getattr(item, "instance_id", "") or ""))
+KEEP_TAGS = ("favorite", "keep")  # a copy the player tagged so is the one to keep
+
+
+def _dupe_rank(item: BasicFilterable, notes: Mapping[str, NoteLike]) -> tuple[int, bool, bool, bool, str]:
+    # DIM's order for the best copy: power, its tags (favorite or keep), masterwork, locked, then the id.
+    instance_id = str(getattr(item, "instance_id", "") or "")
+    note = notes.get(instance_id)
+    return (item.power or 0, note is not None and note.tag in KEEP_TAGS, bool(getattr(item, "masterwork", False)),
+            bool(getattr(item, "locked", False)), instance_id)
 
 
 _EMPTY = SearchContext()
@@ -517,7 +558,48 @@ def _is(value: str, ctx: SearchContext) -> Predicate:
     if value == "dupelower":
         lower = ctx.lower
         return lambda item: id(item) in lower
+    if value == "tagged":
+        return _note_test(ctx, lambda note: bool(note.tag))
+    if value == "hasnotes":
+        return _note_test(ctx, lambda note: bool(note.notes))
+    if value in ("wishlist", "trashlist"):
+        return _wish_test(ctx, trash=value == "trashlist")
     raise _Unusable("unknown", f"is:{value} is not a keyword DVR knows")
+
+
+def _note_test(ctx: SearchContext, test: Callable[[NoteLike], bool]) -> Predicate:
+    """An item's tag or notes (the player's, from the context): an item with none has the
+    empty note, so tag:none matches it."""
+    notes = ctx.notes
+
+    def predicate(item: BasicFilterable) -> bool:
+        note = notes.get(getattr(item, "instance_id", None) or "")
+        return test(note if note is not None else _NO_NOTE)
+
+    return _lenient(predicate)
+
+
+def _wish_test(ctx: SearchContext, *, trash: bool) -> Predicate:
+    """The item matches a wish-list roll of that kind: its item (or any item) and all its perks."""
+    wishes = ctx.wishes
+
+    def predicate(item: BasicFilterable) -> bool:
+        rolls = [*wishes.get(getattr(item, "item_hash"), ()), *wishes.get(0, ())]  # noqa: B009
+        if not any(w.trash == trash for w in rolls):
+            return False
+        plugs = {getattr(p, "plug_hash", None) for p in getattr(item, "perks")}  # noqa: B009
+        return any(w.trash == trash and w.perks <= plugs for w in rolls)
+
+    return _lenient(predicate)
+
+
+@dataclass(frozen=True)
+class _EmptyNote:
+    tag: str = ""
+    notes: str = ""
+
+
+_NO_NOTE = _EmptyNote()
 
 
 def _stat(key: str, value: str, value_start: int) -> Predicate:
@@ -651,6 +733,14 @@ def _filter(node: Filter, ctx: SearchContext) -> Predicate:
             return _lenient(lambda item: bool(getattr(item, "changed_in_latest"))  # noqa: B009
                             or bool(latest and getattr(item, "changed_in") == latest))  # noqa: B009
         return _lenient(lambda item: getattr(item, "changed_in") == raw)  # noqa: B009
+    if key == "tag":
+        if value == "none":
+            return _note_test(ctx, lambda note: not note.tag)
+        if value not in TAG_NAMES:
+            raise _Unusable("value", f"{raw!r} is not a tag: {', '.join(TAG_NAMES)} or none")
+        return _note_test(ctx, lambda note: note.tag == value)
+    if key == "notes":
+        return _note_test(ctx, lambda note: value in note.notes.lower())
     if key == "new":
         if value != "latest":
             raise _Unusable("value", "new: takes latest (new:latest)")
@@ -725,8 +815,13 @@ def _uses(node: Node | None, wanted: Callable[[Filter], bool]) -> bool:
     return any(_uses(child, wanted) for child in node.operands)
 
 
+NOTE_KEYWORDS = ("tag", "notes", "is:tagged", "not:tagged", "is:hasnotes", "not:hasnotes")
+WISH_KEYWORDS = ("is:wishlist", "not:wishlist", "is:trashlist", "not:trashlist")
+
+
 def _needs_context(node: Node | None) -> bool:
-    return _uses(node, lambda f: (f.key in ("is", "not") and f.value.lower() in ("dupe", "dupelower")) or (
+    return _uses(node, lambda f: (f.key in ("is", "not") and f.value.lower() in (
+        "dupe", "dupelower", "tagged", "hasnotes", "wishlist", "trashlist")) or f.key in ("tag", "notes") or (
         f.key == "changed" and f.value.lower() == "latest"))
 
 
@@ -766,17 +861,22 @@ class ParsedQuery:
 
     @property
     def needs_context(self) -> bool:
-        """Whether the query reads the whole set (is:dupe, is:dupelower, changed:latest)."""
+        """Whether the query reads the whole set (is:dupe, is:dupelower, changed:latest) or
+        the player's tags and notes."""
         return _needs_context(self.tree)
 
     def matches(self, item: BasicFilterable) -> bool:
-        """One item, without the set: is:dupe and is:dupelower match nothing here (use filter)."""
+        """One item, without the set: is:dupe and is:dupelower match nothing here, nor do
+        tags and notes (use filter)."""
         if not self.valid:
             return False
         return self.predicate is None or self.predicate(item)
 
-    def bind(self, items: Sequence[BasicFilterable], *, latest_version: str = "") -> Predicate:
-        """The predicate for this set of items (group facts computed once)."""
+    def bind(self, items: Sequence[BasicFilterable], *, latest_version: str = "",
+             notes: Mapping[str, NoteLike] | None = None,
+             wishes: Mapping[int, Sequence[WishLike]] | None = None) -> Predicate:
+        """The predicate for this set of items (group facts computed once); ``notes``: the
+        player's tags and notes by instance id; ``wishes``: their wish-list rolls by item hash."""
         if not self.valid:
             return _nothing
         if self.tree is None:
@@ -784,14 +884,17 @@ class ParsedQuery:
         if not self.needs_context:
             predicate = self.predicate
         else:
-            ctx = SearchContext.of(items, latest_version=latest_version, dupelower=_needs_dupelower(self.tree))
+            ctx = SearchContext.of(items, latest_version=latest_version, dupelower=_needs_dupelower(self.tree),
+                                   notes=notes, wishes=wishes)
             predicate = _Compiler(self.text, ctx).compile(self.tree)
         return predicate if predicate is not None else (lambda item: True)
 
-    def filter(self, items: Iterable[Item], *, latest_version: str = "") -> list[Item]:
+    def filter(self, items: Iterable[Item], *, latest_version: str = "",
+               notes: Mapping[str, NoteLike] | None = None,
+               wishes: Mapping[int, Sequence[WishLike]] | None = None) -> list[Item]:
         """The items that match, in their order."""
         pool = list(items)
-        predicate = self.bind(pool, latest_version=latest_version)
+        predicate = self.bind(pool, latest_version=latest_version, notes=notes, wishes=wishes)
         return [item for item in pool if predicate(item)]
 
 

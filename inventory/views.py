@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from dvr.accounts.tokens import bungie_account_for
 from inventory import filters
 from inventory.actions import ActionResult, item_equip, item_move, item_pull, items_vault_matching
+from inventory.annotations import NO_NOTE
 from inventory.compare import CompareRefused, compare_for
+from inventory.dim import ImportRefused, dim_export_csv, dim_import_backup, dim_import_csv
 from inventory.fetch import ProfileUnavailable, inventory_page, item_detail
+from inventory.journal import journal_entry, journal_for
+from inventory.saved_searches import (
+    SavedSearchRefused,
+    saved_search_create,
+    saved_search_delete,
+    saved_search_make_default,
+    saved_search_rename,
+    saved_searches_for,
+)
+from inventory.tagging import AnnotationRefused, item_annotate, items_tag_matching
+from inventory.wishlists import (
+    WishListRefused,
+    wishlist_delete,
+    wishlist_import,
+    wishlist_subscribe,
+    wishlists_for,
+)
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -42,7 +62,9 @@ def inventory(request: HtmxHttpRequest) -> HttpResponse:
     query, sort = _filter_params(request.GET)
     try:
         # A filter or sort typed on the page (htmx) re-reads a profile Bungie gave seconds ago.
-        page = inventory_page(account=account, query_text=query, sort=sort, reuse=bool(request.htmx))
+        # No q at all: the player's default saved search.
+        page = inventory_page(account=account, query_text=query if "q" in request.GET else None, sort=sort,
+                              reuse=bool(request.htmx))
     except ProfileUnavailable as unavailable:
         status = 503 if unavailable.maintenance else 502
         return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=status)
@@ -144,3 +166,206 @@ def compare(request: HttpRequest) -> HttpResponse:
     if page is None:
         raise Http404("no such item in your inventory")
     return render(request, "inventory/compare.html", {"page": page, "query": query})
+
+
+# --- tags and notes ---------------------------------------------------------------------------------
+def _refused(request: HttpRequest, reason: str, *, back: str = "", status: int = 400) -> HttpResponse:
+    """A request DVR can't act on (a bad value in it): a 4xx page that says why."""
+    return render(request, "inventory/refused.html", {"reason": reason, "back": back}, status=status)
+
+
+@require_POST
+def annotate(request: HtmxHttpRequest, item_id: str) -> HttpResponse:
+    """Set an item's tag and notes: with htmx, the form comes back in place; without, the
+    item's page with a message. Another player's item (or none) is a 404."""
+    account = bungie_account_for(request.user)
+    item_id = item_id[:40]
+    try:
+        annotated = item_annotate(account=account, item_id=item_id, tag=request.POST.get("tag", "")[:20],
+                                  notes=request.POST.get("notes", "")[:5000])
+    except AnnotationRefused as refused:
+        if request.htmx:  # 422: the one 4xx htmx swaps in (base.html), so the form says why in place
+            return render(request, "inventory/snippets/item_annotate.html",
+                          {"item_id": item_id, "note": NO_NOTE, "error": str(refused)}, status=422)
+        return _refused(request, str(refused), back=reverse("inventory:item", args=[item_id]))
+    except ProfileUnavailable as unavailable:
+        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
+    if annotated is None:
+        raise Http404("no such item in your inventory")
+    if request.htmx:  # the form in place, and the vault's tile redrawn with its badge (out of band)
+        return render(request, "inventory/snippets/item_annotate.html",
+                      {"item_id": item_id, "note": annotated.note, "saved": True, "tile": annotated.tile})
+    messages.success(request, "Saved your tag and notes.")
+    return redirect("inventory:item", item_id=item_id)
+
+
+@require_POST
+def tag_matching(request: HtmxHttpRequest) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    query, _ = _filter_params(request.POST)
+    try:
+        result = items_tag_matching(account=account, query_text=query, tag=request.POST.get("tag", "")[:20])
+    except AnnotationRefused as refused:
+        return _refused(request, str(refused))
+    except ProfileUnavailable as unavailable:
+        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
+    return _act(request, result)
+
+
+# --- the journal: what happened to my items ----------------------------------------------------------
+@never_cache
+@require_GET
+def journal(request: HttpRequest) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    item = request.GET.get("item", "")[:100]
+    return render(request, "inventory/journal.html", {"entries": journal_for(account=account, item=item), "item": item,
+                                                      "keep_days": settings.JOURNAL_KEEP_DAYS})
+
+
+@never_cache
+@require_GET
+def journal_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    entry = journal_entry(account=account, entry_id=entry_id)
+    if entry is None:
+        raise Http404("no such entry in your journal")
+    return render(request, "inventory/journal_entry.html", {"entry": entry})
+
+
+# --- saved searches ------------------------------------------------------------------------------------
+def _to_vault_with(query: str) -> HttpResponse:
+    return redirect(reverse("inventory:inventory") + "?" + urlencode({"q": query}))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def saved_searches(request: HttpRequest) -> HttpResponse:
+    """GET: the player's saved searches, to rename, delete or make the default. POST: star
+    the filter ``q`` under ``name`` (``default=1``: and make it the default view)."""
+    account = bungie_account_for(request.user)
+    if request.method == "GET":
+        return render(request, "inventory/saved_searches.html", {"searches": saved_searches_for(account=account)})
+    query = request.POST.get("q", "")[: filters.MAX_QUERY_LENGTH]
+    try:
+        search = saved_search_create(account=account, query=query, name=request.POST.get("name", "")[:200],
+                                     default=request.POST.get("default") == "1")
+    except SavedSearchRefused as refused:
+        return _refused(request, str(refused), back=reverse("inventory:inventory") + "?" + urlencode({"q": query}))
+    default = " as your default view" if search.is_default else ""
+    messages.success(request, f"Saved the search “{search.name}”{default}.")
+    return _to_vault_with(search.query)
+
+
+def _back_to_searches(request: HttpRequest, said: str) -> HttpResponse:
+    messages.success(request, said)
+    return redirect("inventory:saved-searches")
+
+
+@require_POST
+def saved_search_rename_view(request: HttpRequest, search_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    try:
+        search = saved_search_rename(account=account, search_id=search_id, name=request.POST.get("name", "")[:200])
+    except SavedSearchRefused as refused:
+        return _refused(request, str(refused), back=reverse("inventory:saved-searches"))
+    if search is None:
+        raise Http404("no such saved search")
+    return _back_to_searches(request, f"Renamed it “{search.name}”.")
+
+
+@require_POST
+def saved_search_delete_view(request: HttpRequest, search_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    if not saved_search_delete(account=account, search_id=search_id):
+        raise Http404("no such saved search")
+    return _back_to_searches(request, "Deleted the search.")
+
+
+@require_POST
+def saved_search_default_view(request: HttpRequest, search_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    on = request.POST.get("default", "1") == "1"
+    search = saved_search_make_default(account=account, search_id=search_id, default=on)
+    if search is None:
+        raise Http404("no such saved search")
+    return _back_to_searches(request, f"The vault now opens with “{search.name}”." if on
+                             else "The vault now opens with no filter.")
+
+
+# --- DIM: import tags and notes, export spreadsheets ---------------------------------------------------
+@never_cache
+@require_GET
+def dim(request: HttpRequest) -> HttpResponse:
+    bungie_account_for(request.user)  # the player's own page: log in first
+    return render(request, "inventory/dim.html", {"max_mb": settings.DIM_IMPORT_MAX_BYTES // 1_000_000})
+
+
+@require_POST
+def dim_import(request: HttpRequest) -> HttpResponse:
+    """Import a DIM spreadsheet (``kind=csv``) or backup (``kind=backup``): all or nothing."""
+    account = bungie_account_for(request.user)
+    kind = request.POST.get("kind", "")
+    upload = request.FILES.get("file")
+    back = reverse("inventory:dim")
+    if kind not in ("csv", "backup"):
+        return _refused(request, "Say which kind of file this is: a DIM spreadsheet or a DIM backup.", back=back)
+    if upload is None:
+        return _refused(request, "Choose a file to import.", back=back)
+    data = upload.read(settings.DIM_IMPORT_MAX_BYTES + 1)
+    try:
+        report = (dim_import_csv if kind == "csv" else dim_import_backup)(account=account, data=data)
+    except ImportRefused as refused:
+        return _refused(request, f"Nothing was imported. {refused}", back=back)
+    messages.success(request, report.message)
+    return redirect("inventory:dim")
+
+
+@never_cache
+@require_GET
+def dim_export(request: HttpRequest, kind: str) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    if kind not in ("weapons", "armor"):
+        raise Http404("DIM's spreadsheets are weapons and armor")
+    try:
+        text = dim_export_csv(account=account, kind="weapons" if kind == "weapons" else "armor")
+    except ProfileUnavailable as unavailable:
+        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    filename = "destinyWeapons.csv" if kind == "weapons" else "destinyArmor.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- wish lists ------------------------------------------------------------------------------------------
+@never_cache
+@require_http_methods(["GET", "POST"])
+def wishlists(request: HttpRequest) -> HttpResponse:
+    """GET: the player's wish lists and the import forms. POST: import a DIM wish list
+    file (``file``) or subscribe to one at an address (``url``)."""
+    account = bungie_account_for(request.user)
+    if request.method == "GET":
+        return render(request, "inventory/wishlists.html", {"wish_lists": wishlists_for(account=account)})
+    upload = request.FILES.get("file")
+    url = request.POST.get("url", "")[:600].strip()
+    back = reverse("inventory:wishlists")
+    if upload is None and not url:
+        return _refused(request, "Choose a wish list file, or give its address.", back=back)
+    try:
+        if upload is not None:
+            wish_list = wishlist_import(account=account, data=upload.read(settings.WISHLIST_MAX_BYTES + 1),
+                                        name=upload.name or "")
+        else:
+            wish_list = wishlist_subscribe(account=account, url=url)
+    except WishListRefused as refused:
+        return _refused(request, f"Nothing was imported. {refused}", back=back)
+    messages.success(request, f"Imported “{wish_list.title}”: {wish_list.rolls} rolls. Find them with is:wishlist.")
+    return redirect("inventory:wishlists")
+
+
+@require_POST
+def wishlist_delete_view(request: HttpRequest, wish_list_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    if not wishlist_delete(account=account, wish_list_id=wish_list_id):
+        raise Http404("no such wish list")
+    messages.success(request, "Deleted the wish list.")
+    return redirect("inventory:wishlists")

@@ -64,6 +64,7 @@ def _our_routes() -> list[str]:
             elif isinstance(pattern, URLPattern):
                 concrete = (prefix + route).replace("<str:version>", "v").replace("<str:table>", "t")
                 concrete = concrete.replace("<str:hash_id>", "1").replace("<str:entity_type>", "T")
+                concrete = re.sub(r"<int:\w+>", "1", concrete.replace("<str:kind>", "weapons"))
                 paths.append("/" + concrete.replace("<str:item_id>", "1"))
 
     walk(get_resolver().url_patterns, "")
@@ -74,6 +75,10 @@ def _our_routes() -> list[str]:
 STATE_CHANGING = {
     "/logout/", "/account/disconnect/", "/inventory/move/", "/inventory/equip/", "/inventory/pull/",
     "/inventory/vault-matching/", "/manifest/refresh/", "/updateManifest",
+    # The player's own data: tags and notes, saved searches, DIM imports, wish lists.
+    "/inventory/item/1/annotate/", "/inventory/tag-matching/", "/inventory/searches/",
+    "/inventory/searches/1/rename/", "/inventory/searches/1/delete/", "/inventory/searches/1/default/",
+    "/inventory/dim/import/", "/inventory/wishlists/", "/inventory/wishlists/1/delete/",
 }
 
 

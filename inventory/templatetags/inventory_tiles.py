@@ -9,7 +9,7 @@ inline style or script here either).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from html import escape
 
@@ -18,6 +18,7 @@ from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import SafeString, mark_safe
 
+from inventory.annotations import Note
 from inventory.page import ItemView
 
 register = template.Library()
@@ -37,10 +38,11 @@ def _url_prefix(script_prefix: str, urlconf: str) -> str:
 _escape_word = lru_cache(maxsize=256)(escape)
 
 
-def item_tile(i: ItemView, url_prefix: str) -> str:
+def item_tile(i: ItemView, url_prefix: str, note: Note | None = None) -> str:
     """One tile as DIM draws it: the icon filling a square with the tier's border, the
     power on a dark strip bottom-right, the element as a dot top-right, badges for
-    masterworked (gold outline), crafted and locked. The name is the tile's ``title`` and
+    masterworked (gold outline), crafted and locked, and the player's tag (``note``) as a
+    small mark bottom-left, with "notes" said for screen readers. The name is the tile's ``title`` and
     ``aria-label``, never text under it. A link to the item's page (no JS needed) that,
     with htmx, opens the quick view in ``#quick-view`` instead."""
     # html.escape is what django.utils.html.escape calls (same output), without its
@@ -77,6 +79,11 @@ def item_tile(i: ItemView, url_prefix: str) -> str:
     if i.locked:
         badges += '<span class="badge locked" aria-hidden="true"></span>'
         label += " · Locked"
+    if note is not None and note.tag:
+        badges += f'<span class="badge tag tag-{_escape_word(note.tag)}" aria-hidden="true"></span>'
+        label += " · Tagged " + _escape_word(note.tag)
+    if note is not None and note.notes:
+        label += " · Has notes"
     if i.icon:
         image = f'<img src="{escape(i.icon)}" alt="" width="96" height="96" loading="lazy">'
     else:
@@ -95,7 +102,19 @@ def item_tile(i: ItemView, url_prefix: str) -> str:
 
 
 @register.simple_tag
-def item_tiles(items: Iterable[ItemView]) -> SafeString:
-    """Every tile of ``items``, in order (the list's ``<ul>`` is the template's)."""
+def item_tiles(items: Iterable[ItemView], notes: Mapping[str, Note] | None = None) -> SafeString:
+    """Every tile of ``items``, in order (the list's ``<ul>`` is the template's); ``notes``:
+    the player's tags and notes by instance id (`InventoryPage.notes`)."""
     prefix = _item_url_prefix()
-    return mark_safe("".join(item_tile(i, prefix) for i in items))  # noqa: S308  (every value escaped above)
+    if not notes:
+        return mark_safe("".join(item_tile(i, prefix) for i in items))  # noqa: S308  (every value escaped above)
+    return mark_safe("".join(  # noqa: S308  (every value escaped above; tags are one of five words)
+        item_tile(i, prefix, notes.get(i.instance_id) if i.instance_id else None) for i in items))
+
+
+@register.simple_tag
+def item_tile_content(item: ItemView, note: Note | None = None) -> SafeString:
+    """What is inside one tile's ``<li>`` (its link, icon and badges): for redrawing a tile in
+    place after its tag changed, without the list around it."""
+    tile = item_tile(item, _item_url_prefix(), note)
+    return mark_safe(tile[tile.index(">") + 1 : tile.rindex("</li>")])  # noqa: S308  (item_tile escapes)
