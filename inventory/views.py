@@ -49,6 +49,15 @@ def _filter_params(data: QueryDict) -> tuple[str, str]:
     return data.get("q", "")[: filters.MAX_QUERY_LENGTH], data.get("sort", "power")
 
 
+def _asks_for_fresh(request: HttpRequest) -> bool:
+    """The player asked for Bungie's latest: the page's "refresh from Bungie" link
+    (``?refresh``), or the browser's reload button (``Cache-Control: max-age=0`` or
+    ``no-cache``, ``Pragma: no-cache``)."""
+    control = request.headers.get("Cache-Control", "").lower()
+    return ("refresh" in request.GET or "max-age=0" in control or "no-cache" in control
+            or "no-cache" in request.headers.get("Pragma", "").lower())
+
+
 def _back_to_inventory(request: HttpRequest) -> HttpResponse:
     query, sort = _filter_params(request.POST)
     params = urlencode({key: value for key, value in (("q", query), ("sort", sort)) if value and value != "power"})
@@ -61,10 +70,11 @@ def inventory(request: HtmxHttpRequest) -> HttpResponse:
     account = bungie_account_for(request.user)  # LoginRequired → the middleware sends to /login/
     query, sort = _filter_params(request.GET)
     try:
-        # A filter or sort typed on the page (htmx) re-reads a profile Bungie gave seconds ago.
+        # A filter or sort typed on the page (htmx), or the page opened again, re-reads a
+        # profile Bungie gave seconds ago; "refresh from Bungie" and a browser reload ask again.
         # No q at all: the player's default saved search.
         page = inventory_page(account=account, query_text=query if "q" in request.GET else None, sort=sort,
-                              reuse=bool(request.htmx))
+                              reuse=bool(request.htmx) or not _asks_for_fresh(request))
     except ProfileUnavailable as unavailable:
         status = 503 if unavailable.maintenance else 502
         return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=status)
