@@ -20,10 +20,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # names it. Only this stage sees it: the final image holds the virtualenv, not the bundle.
 ARG PIP_CERT
 WORKDIR /build
+RUN python3.11 -m venv /opt/venv
 COPY requirements.txt build-ca.pe[m] ./
 
 # Every wheel is binary (psycopg[binary] brings libpq), so no compiler and no apt packages.
-RUN python3.11 -m venv /opt/venv
 RUN pip install --no-cache-dir -r requirements.txt
 
 # The code, minus the bundle: the final stage copies /src, never the build context itself.
