@@ -119,7 +119,8 @@ timeout 60 docker run --rm --network host --entrypoint /bin/sh "$IMAGE" -c 'test
 pass "docker build"
 
 # --- what it runs against: fresh database, a Redis db of its own, the fake Bungie.net ---------
-timeout 30 dropdb -h 127.0.0.1 -U postgres --if-exists "$IMAGE_DB" || fail "dropdb $IMAGE_DB"
+PGOPTIONS="-c client_min_messages=warning" timeout 30 dropdb -h 127.0.0.1 -U postgres --if-exists "$IMAGE_DB" \
+  || fail "dropdb $IMAGE_DB"
 timeout 30 createdb -h 127.0.0.1 -U postgres "$IMAGE_DB" || fail "createdb $IMAGE_DB"
 FAKE_PORT=$(free_port)
 "$HOST_PY" -m tests.fakebungie --port "$FAKE_PORT" >"$WORK/fakebungie.log" 2>&1 &
