@@ -26,7 +26,7 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
 DEMO_PORT ?= 8000
 FAKE_PORT ?= 8765
 
-.PHONY: help install install-demo demo prod test mirror-client test-postgres test-sqlite faults lint migrations-check chromium audit bench bench-mirror clean
+.PHONY: help install install-demo demo prod test mirror-client test-postgres test-sqlite faults image-check lint migrations-check chromium audit bench bench-mirror clean
 
 help:
 	@echo "make demo   - install, migrate, start fake Bungie + qcluster + site, sync the manifest"
@@ -34,6 +34,7 @@ help:
 	@echo "make prod   - the production shape here: gunicorn + 2 qclusters on local Postgres and Redis"
 	@echo "make bench  - the benchmark (issue 8): full-size manifest on Postgres + Redis and SQLite; BENCH_ARGS=--quick"
 	@echo "make faults - the long fault-injection runs (clusters, schedules; minutes) on Postgres + Redis"
+	@echo "make image-check - build the Docker image and run it: migrate, /, a static file, /healthz, uid (root; ~2-5 min)"
 	@echo "make audit  - pip-audit the pinned requirements (needs a network with vulnerability data)"
 
 $(PY):
@@ -104,6 +105,11 @@ test-sqlite:
 faults: install
 	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(VENV)/bin/pytest -m faults $(PYTEST_ARGS)
+
+# The image itself (issue 18): Debian's docker.io, a debootstrapped bookworm base (cached),
+# dockerd on loopback only, the build and every container on --network host. Bounded: 30 min.
+image-check: install-demo
+	timeout 1800 bin/image_check.sh
 
 bench: install
 	$(PY) -m bench.run --database-url $(BENCH_DATABASE_URL) --redis-url $(BENCH_REDIS_URL) $(BENCH_ARGS)

@@ -1,6 +1,7 @@
 """fly.toml, the Procfile, the Dockerfile and gunicorn.conf.py agree with each other and with
-the code: every command they name exists, and every command the Dockerfile runs works here
-(no Docker engine here to build the image itself)."""
+the code: every command they name exists, and every command the Dockerfile runs works here.
+The image itself is built and run by `make image-check` (bin/image_check.sh, in `.ci/run`):
+it needs a Docker engine, so it is not part of `make test`."""
 
 from __future__ import annotations
 
@@ -152,18 +153,42 @@ def test_check_deploy_passes_with_the_fly_environment():
 
 
 # --- the Dockerfile ---------------------------------------------------------------------------
+def dockerfile_stages() -> list[list[tuple[str, str]]]:
+    """The instructions of each FROM stage (ARGs before the first FROM left out)."""
+    stages: list[list[tuple[str, str]]] = []
+    for keyword, args in dockerfile():
+        if keyword == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((keyword, args))
+    return stages
+
+
 def test_the_dockerfile_builds_on_slim_python_311_runs_as_non_root_and_starts_the_web_process():
     instructions = dockerfile()
-    by_keyword = {keyword: args for keyword, args in instructions}
-
-    assert by_keyword["FROM"].startswith("python:3.11-slim")
+    # The base is a build arg (a debootstrapped Debian where Docker Hub is out of reach), whose
+    # default is the official slim image every real deploy uses.
+    args_before_from = dict(args.split("=", 1) for keyword, args in instructions[:[k for k, _ in instructions].index(
+        "FROM")] if keyword == "ARG")
+    assert args_before_from["BASE"].startswith("python:3.11-slim")
+    stages = dockerfile_stages()
+    assert [stage[0][1].split()[0] for stage in stages] == ["${BASE}", "${BASE}"]
+    build, final = stages
+    # The final stage takes the build stage's virtualenv and code, never the build context
+    # itself (which may carry pip's certificate bundle for the build stage).
+    copies = [args for keyword, args in final if keyword == "COPY"]
+    assert copies == ["--from=build /opt/venv /opt/venv", "--from=build /src /app"]
+    assert ("RUN", "rm -f /src/build-ca.pem") in build
+    by_keyword = {keyword: args for keyword, args in final}
+    assert "PATH=/opt/venv/bin:$PATH" in by_keyword["ENV"].split()
     user = by_keyword["USER"].split(":")[0]
     assert user not in ("root", "0")
     # The USER comes after every RUN: nothing runs as root at run time.
-    keywords = [keyword for keyword, _ in instructions]
+    keywords = [keyword for keyword, _ in final]
     assert max(i for i, k in enumerate(keywords) if k == "RUN") < keywords.index("USER")
     cmd = " ".join(json.loads(by_keyword["CMD"]))  # the exec form: a JSON list
     assert cmd == procfile()["web"]
+    assert (ROOT / "build-ca.pem").name in (ROOT / ".gitignore").read_text()  # a bundle is never committed
 
 
 def test_the_dockerfile_passes_hadolint():
@@ -177,14 +202,17 @@ def test_the_dockerfile_passes_hadolint():
 
 
 def test_every_command_the_dockerfile_runs_works_here(tmp_path):
-    """No Docker engine here: run each RUN line as the build would, in this checkout."""
+    """Run each RUN line as the build would, in this checkout: /opt/venv is this venv, /src
+    a scratch copy's place (the image itself: `make image-check`)."""
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE", *SECRETS}}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     ran = []
     for keyword, args in dockerfile():
         if keyword == "ENV":
-            env.update(dict(pair.split("=", 1) for pair in shlex.split(args)))
+            # PATH names the image's venv (/opt/venv): here, this checkout's venv stands in.
+            env.update({name: value for name, value in (pair.split("=", 1) for pair in shlex.split(args))
+                        if name not in ("PATH", "VIRTUAL_ENV")})
             continue
         if keyword != "RUN":
             continue
@@ -201,8 +229,17 @@ def test_every_command_the_dockerfile_runs_works_here(tmp_path):
                 if Path("/etc", name).exists():
                     shutil.copy(Path("/etc", name), tmp_path / "etc" / name)
             argv = [program, "--prefix", str(tmp_path), *argv[1:]]
+        elif program == "python3.11":
+            # The venv, into a scratch folder (without pip: this venv's pip installs below).
+            assert argv[1:] == ["-m", "venv", "/opt/venv"], args
+            argv = [sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")]
         elif program == "pip":
             argv = [sys.executable, "-m", "pip", *argv[1:]]
+        elif program == "rm":
+            # The bundle out of the code copy: in a scratch /src holding one.
+            (tmp_path / "src").mkdir(exist_ok=True)
+            (tmp_path / "src" / "build-ca.pem").write_text("a bundle")
+            argv = [program, *(arg.replace("/src/", f"{tmp_path}/src/") for arg in argv[1:])]
         elif program == "python":
             argv = [sys.executable, *argv[1:]]
             # Collected files go to a temporary folder, not the checkout's.
@@ -214,7 +251,9 @@ def test_every_command_the_dockerfile_runs_works_here(tmp_path):
         assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
         ran.append(program)
 
-    assert ran == ["useradd", "pip", "python"]
+    assert ran == ["python3.11", "pip", "rm", "useradd", "python"]
+    assert (tmp_path / "venv" / "bin" / "python").exists()
+    assert not (tmp_path / "src" / "build-ca.pem").exists()
     user = next(line for line in (tmp_path / "etc" / "passwd").read_text().splitlines() if line.startswith("dvr:"))
     assert user.split(":")[2] == next(args for k, args in dockerfile() if k == "USER").split(":")[0]
     assert (tmp_path / "static" / "staticfiles.json").exists()  # whitenoise's manifest of hashed names
