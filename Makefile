@@ -111,8 +111,12 @@ faults: install
 image-check: install-demo
 	timeout 1800 bin/image_check.sh
 
+# Then the mirror's figures (bench/mirror_bench.py), unless BENCH_ARGS picks figures with --only.
+MIRROR_JSON := $(if $(filter --quick,$(BENCH_ARGS)),,--json bench/mirror-results.json)
 bench: install
 	$(PY) -m bench.run --database-url $(BENCH_DATABASE_URL) --redis-url $(BENCH_REDIS_URL) $(BENCH_ARGS)
+	$(if $(findstring --only,$(BENCH_ARGS)),,$(PY) -m bench.mirror_bench --database-url $(BENCH_DATABASE_URL)_mirror \
+		--redis-url $(BENCH_REDIS_URL) $(filter --quick,$(BENCH_ARGS)) $(MIRROR_JSON))
 
 # The manifest mirror against the same bytes served as a static file (bench/mirror_bench.py).
 bench-mirror: install
