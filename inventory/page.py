@@ -438,7 +438,7 @@ class _Recent:
             self._entries.clear()
 
 
-_recent = _Recent(size=16)
+_recent = _Recent(size=8)  # ~1 MB each, a few MB more with rolls: a few active players per worker
 
 
 def recent_items(*, account: BungieAccount, minted: datetime, seq: int | None) -> BuiltItems | None:
