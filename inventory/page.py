@@ -42,7 +42,7 @@ from inventory.search import WISH_KEYWORDS
 from inventory.wishlists import WishMatch, wishes_for
 from manifest.history import removed_in, version_names
 from manifest.lookup import VALID_FROM, Definitions, active_seq, lookup
-from manifest.models import ManifestState, ManifestVersion
+from manifest.models import ManifestVersion
 
 logger = logging.getLogger(__name__)
 
@@ -373,7 +373,7 @@ def item_page(*, profile: Profile, key: str) -> ItemDetail | None:
     return ItemDetail(
         item=item,
         owner_name=names.get(item.owner or "", ""),
-        manifest_version=manifest_version() if item.changed_in_latest else "",
+        manifest_version=manifest_version(seq) if item.changed_in_latest else "",
         removed_in=removed.get(item.item_hash, "") or ("an earlier version" if item.item_hash in removed else ""),
         roll=roll,
         compare_query=rolls.compare_query(kind=item.kind, type_name=item.type_name, slot=item.slot,
@@ -494,7 +494,7 @@ def build_page(
     first_manifest = built.changed is None
 
     order = filters.sort_key(sort if sort in filters.SORTS else "power")
-    latest = manifest_version()
+    latest = manifest_version(seq)
     if query.uses(*ROLL_KEYWORDS) and not built.rolls:
         if profile is None:
             raise ValueError("a filter that reads rolls needs the profile (see needs_profile)")
@@ -663,10 +663,13 @@ def unknown_notices(unknown: Sequence[ItemView]) -> list[str]:
 
 
 # --- what the page asks of the manifest app ------------------------------------------------------------
-def manifest_version() -> str:
-    """The active manifest's version, "" before the first sync."""
-    state = ManifestState.objects.current()
-    return state.active.version if state and state.active else ""
+def manifest_version(seq: int | None) -> str:
+    """The version string of the sequence number ``seq`` (the one the page's definitions
+    were read at, so the page never names a newer version than its tiles show), "" before
+    the first sync."""
+    if seq is None:
+        return ""
+    return ManifestVersion.objects.filter(seq=seq).values_list("version", flat=True).first() or ""
 
 
 def _check_manifest_soon() -> None:

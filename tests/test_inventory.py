@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils.html import escape
 
 from manifest.lookup import definitions, forget_active_seq, forget_local_summaries
+from manifest.models import ManifestState
 from manifest.sync import manifest_sync
 from tests.fakebungie.items import ItemSpec
 from tests.support import fake_items, log_in, said, vault_item
@@ -493,6 +494,26 @@ def test_sending_everything_to_the_vault_needs_a_filter(client, player, synced):
 
 
 # --- the world moving -------------------------------------------------------------------------------
+def test_the_page_names_the_manifest_version_its_tiles_were_read_at(client, player, synced):
+    from inventory.filters import parse_query
+    from inventory.page import build_page, built_items
+    from inventory.snapshots import snapshot_load
+
+    page_of(client)
+    read_at = ManifestState.get().active
+    profile = snapshot_load(account=player).profile
+    built = built_items(account=player, profile=profile, seq=read_at.seq)  # a process still reading it
+    base = synced.app.current.items
+    synced.app.publish(items=ItemSpec(count=base.count, seed=base.seed, changed=0.02), version="newer")
+    assert manifest_sync().outcome == "live"  # an activation meanwhile
+
+    page = build_page(account=player, built=built, query=parse_query(""))
+
+    assert page.manifest_version == read_at.version  # never "newer": its tiles are not of it
+    forget_active_seq()
+    assert "manifest newer" in html.unescape(page_of(client, "/inventory/?refresh=1"))
+
+
 def test_items_from_a_manifest_not_synced_yet_render_as_unknown_then_by_name(client, player, synced):
     spec = ItemSpec(count=300, added=0.02)
     synced.app.publish(items=spec)
