@@ -287,7 +287,13 @@ class _Run:
         result = item_move(account=self.account, item_id=spare[-1].instance_id or "", destination="vault")
         self._describe([spare[-1].item_hash])
         spare_name = display_name(self.summary(spare[-1].item_hash), "an item")
-        return self.act(spare_name, "make room", result) and result.ok
+        if not self.act(spare_name, "make room", result):
+            return False
+        if not result.ok:
+            message = f"There is no room for it, and {spare_name} could not go to the vault to make some."
+            self.step(name, "move", Outcome.REFUSED.value, message)
+            self.failed.append(f"{name}: {message}")
+        return result.ok
 
     def move_all(self) -> bool:
         for item in self.items:

@@ -173,6 +173,20 @@ def test_applying_moves_from_the_vault_and_another_character_makes_room_and_swap
     assert "Done" in progress and name_of(exotic) in progress and 'hx-trigger="every 1s"' not in progress
 
 
+def test_a_full_bucket_with_a_full_vault_says_the_item_has_no_room(client, player, synced):
+    item = fake_items(synced, place="vault", instanced=True, item_type=3, tier_type=5)[0]
+    loadout = loadout_create(account=player, name="No room", class_type=3, items=[chosen(item, equip=False)])
+    fill_bucket(synced, WARLOCK, item["bucket_hash"], leave_out={item["key"]})
+    synced.app.player.vault_capacity = len(fake_items(synced, place="vault", instanced=True))  # the vault is full
+
+    run = apply_via_page(client, loadout, WARLOCK)
+
+    assert run.status == ApplyStatus.PARTIAL
+    assert f"{name_of(item)}: There is no room for it, and " in run.summary
+    assert "could not go to the vault to make some." in run.summary
+    assert fake_item(synced, item["key"])["place"] == "vault"
+
+
 def test_applying_twice_is_harmless(client, player, synced):
     items = fake_items(synced, place="vault", instanced=True, item_type=3, tier_type=5)[:2]
     loadout = loadout_create(account=player, name="Twice", class_type=3,
