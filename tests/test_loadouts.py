@@ -13,7 +13,7 @@ from django.test import Client
 from dvr.accounts.models import BungieAccount
 from inventory.loadout_apply import loadout_apply_run
 from inventory.loadouts import Chosen, loadout_create
-from inventory.models import ApplyStatus, DimLoadout, Loadout, LoadoutApply, LoadoutItem
+from inventory.models import ApplyStatus, DimLoadout, JournalEntry, Loadout, LoadoutApply, LoadoutItem
 from manifest.lookup import definitions
 from tests.fakebungie.items import POWER, ItemSpec
 from tests.support import fake_items, log_in, said
@@ -198,6 +198,10 @@ def test_applying_twice_is_harmless(client, player, synced):
 
     assert first.status == second.status == ApplyStatus.DONE
     assert writes(synced) == calls  # nothing asked of Bungie the second time
+    # The journal keeps every Bungie write of the run: two transfers, one equip.
+    journal = JournalEntry.objects.filter(account=player)
+    assert [(e.action, e.ok) for e in journal.order_by("at", "id")] == [
+        ("transfer", True), ("transfer", True), ("equip", True)]
     assert all("already" in s["message"] for s in second.steps), second.steps
     assert where(synced, items[0]["key"]) == ("equipped", WARLOCK)
 
