@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -47,6 +48,7 @@ BUCKET_CAPACITY = 9  # unequipped items per weapon or armor bucket on a characte
 EXOTIC = 6  # TierType
 WEAPON, ARMOR = 3, 2  # DestinyItemType
 TASK_PATH = "inventory.tasks.apply_loadout"
+STALE_AFTER = timedelta(minutes=35)  # past django-q2's task timeout (Q_TIMEOUT, 30 min)
 
 # Step outcomes beyond `actions.Outcome`: an item no longer in the account, one not tried.
 MISSING, NOT_TRIED = "missing", "not tried"
@@ -166,7 +168,14 @@ def loadout_detail(*, account: BungieAccount, loadout_id: int) -> LoadoutDetail 
 
 # --- applying ----------------------------------------------------------------------------------------
 def apply_get(*, account: BungieAccount, apply_id: int) -> LoadoutApply | None:
-    return LoadoutApply.objects.filter(account=account, pk=apply_id).first()
+    """One of the player's runs; None for anyone else's (the view's 404). A run still
+    unfinished past ``STALE_AFTER`` (the cluster's task timeout: its worker died, or the
+    queue lost it) is finished as failed, so its page stops waiting."""
+    run = LoadoutApply.objects.filter(account=account, pk=apply_id).first()
+    if run is not None and not run.finished and run.created_at < timezone.now() - STALE_AFTER:
+        _finish(run, ApplyStatus.FAILED, "This run did not finish: DVR's task cluster stopped or lost it. The steps "
+                                         "above are what was done; apply the loadout again to finish.")
+    return run
 
 
 def _class_problem(loadout: Loadout, profile: Profile, character_id: str, names: dict[str, str]) -> str:

@@ -271,6 +271,22 @@ def test_the_progress_page_polls_until_the_run_is_finished(client, player, synce
     assert 'hx-trigger="every 1s"' not in done and "Done" in done
 
 
+def test_a_run_the_cluster_lost_is_said_to_have_stopped_and_its_page_stops_polling(client, player, synced):
+    from datetime import timedelta
+
+    item = fake_items(synced, place="vault", instanced=True, item_type=3)[0]
+    loadout = loadout_create(account=player, name="Lost", class_type=3, items=[chosen(item, equip=False)])
+    client.post(f"/inventory/loadouts/{loadout.pk}/apply/", {"character": HUNTER})
+    run = LoadoutApply.objects.get()
+    LoadoutApply.objects.filter(pk=run.pk).update(status=ApplyStatus.RUNNING,
+                                                  created_at=run.created_at - timedelta(hours=2))
+
+    page = said(client.get(f"/inventory/loadouts/runs/{run.pk}/"))
+
+    assert "This run did not finish" in page and 'hx-trigger="every 1s"' not in page
+    assert LoadoutApply.objects.get(pk=run.pk).status == ApplyStatus.FAILED
+
+
 def test_apply_needs_csrf(player, synced, bungie):
     client = Client(enforce_csrf_checks=True)
     log_in(client, bungie)
