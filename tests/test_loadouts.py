@@ -121,7 +121,7 @@ def test_an_item_that_left_the_account_stays_in_the_loadout_marked_missing(clien
     loadout = loadout_create(account=player, name="Gone", class_type=3, items=[chosen(item, equip=False)])
     client.get("/inventory/")  # DVR saves the profile
     del synced.app.player.items[item["key"]]  # dismantled in game
-    client.get("/inventory/")
+    client.get("/inventory/", {"refresh": ""})  # "refresh from Bungie"
 
     page = said(client.get(f"/inventory/loadouts/{loadout.pk}/"))
 
