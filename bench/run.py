@@ -15,6 +15,10 @@ test suite's smoke test (no timing is asserted anywhere).
 P2 and P3 (`bench.page_bench`) serve ``/inventory/`` from gunicorn with DEBUG off, as
 production runs it, to the fake's large player (~1,200 items), logged in through DVR's
 own functions; P2 interleaves the page with a trivial view and with GetProfile alone.
+
+L1 (`bench.loadout_bench`) applies a 10-item loadout with the fake's real limits on (one
+TransferItem a second per account) and DVR's production pacing, in a child process against
+the bench's fake and database: its time, and the Bungie calls made beside the fewest needed.
 """
 
 from __future__ import annotations
@@ -302,7 +306,7 @@ class Bench:
             self.machine = machine_info(self.db)
             steps: list[tuple[str, Callable[[], None]]] = [
                 ("S1", self.s1), ("S2", self.s2), ("S3", self.s3), ("S4", self.s4), ("S5", self.s5),
-                ("P1", self.p1), ("P2/P3", self.p2_p3), ("P4", self.p4),
+                ("P1", self.p1), ("P2/P3", self.p2_p3), ("L1", self.l1), ("P4", self.p4),
             ]
             only = self.only()
             for name, step in steps:
@@ -327,7 +331,7 @@ class Bench:
     def only(self) -> set[str]:
         """``--only``, with what the chosen figures need first (a live version, S3's time)."""
         only = {name.strip().upper() for name in (self.args.only or "").split(",") if name.strip()}
-        if only & {"S2", "S3", "S4", "P1", "P2", "P3", "P4"}:
+        if only & {"S2", "S3", "S4", "P1", "P2", "P3", "P4", "L1"}:
             only.add("S1")
         if "S4" in only:
             only.add("S3")
@@ -644,6 +648,29 @@ class Bench:
             self.p3(env, session, page, bungie, profile)
         finally:
             server.stop()
+
+    def l1(self) -> None:
+        env = self.dvr_env()
+        env.update({"BUNGIE_CLIENT_ID": "12345", "BUNGIE_CLIENT_SECRET": "fake-client-secret"})
+        if self.fake.changed:  # S4 left items removed: back to the table the player owns
+            self.sync_live(env, self.fake.publish())
+        items = 4 if self.quick else 10
+        result = run_child([PY, "-m", "bench.loadout_bench", "--items", str(items)], env).json()
+        calls, least = result["calls"], result["minimum"]
+        self.figures.append(Figure(
+            "L1", f"a {result['items']}-item loadout apply against the fake's Bungie-like pacing",
+            value=f"{result['seconds']:.1f} s ({result['status']}); {result['writes']} Bungie writes: "
+                  f"{calls['transferitem']} transfers, {calls['equipitem']} equips",
+            baseline=f"fewest needed: {result['minimum_writes']} ({least['transferitem']} transfers, "
+                     f"{least['equipitem']} equips); at one transfer a second: ≥ {least['transferitem'] - 1} s",
+            ratio=result["writes"] / result["minimum_writes"] if result["minimum_writes"] else None,
+            target="writes = the fewest needed; no throttled call", met=result["writes"] == result["minimum_writes"],
+            note=f"{result['from_vault']} from the vault, {result['from_another_character']} from another character "
+                 f"(two transfers each, through the vault), 2 equipped; DVR paces transfers "
+                 f"{result['pace_seconds']} s apart; {calls['profile']} profile read(s); the apply function the "
+                 f"cluster runs, timed in a child process",
+            data=result,
+        ))
 
     def p3(self, env: dict[str, str], session: requests.Session, page: str,
            bungie: requests.Session, profile: str) -> None:

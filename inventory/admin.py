@@ -1,10 +1,20 @@
-"""Admin for the player's own data: tags and notes, saved searches, the journal (read-only: it is a record)."""
+"""Admin for the player's own data: tags and notes, saved searches, loadouts, the journal and loadout
+runs (read-only: they are records)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from inventory.models import DimLoadout, ItemAnnotation, JournalEntry, SavedSearch, WishList
+from inventory.models import (
+    DimLoadout,
+    ItemAnnotation,
+    JournalEntry,
+    Loadout,
+    LoadoutApply,
+    LoadoutItem,
+    SavedSearch,
+    WishList,
+)
 
 
 @admin.register(ItemAnnotation)
@@ -59,3 +69,32 @@ class DimLoadoutAdmin(admin.ModelAdmin):
     search_fields = ["name", "dim_id", "account__unique_name", "account__membership_id"]
     list_select_related = ["account"]
     readonly_fields = ["account", "dim_id", "imported_at"]
+
+
+class LoadoutItemInline(admin.TabularInline):
+    model = LoadoutItem
+    extra = 0
+
+
+@admin.register(Loadout)
+class LoadoutAdmin(admin.ModelAdmin):
+    list_display = ["name", "account", "class_type", "updated_at"]
+    list_filter = ["class_type"]
+    search_fields = ["name", "account__unique_name", "account__membership_id"]
+    list_select_related = ["account"]
+    readonly_fields = ["account", "created_at", "updated_at", "dim_id"]
+    inlines = [LoadoutItemInline]
+
+
+@admin.register(LoadoutApply)
+class LoadoutApplyAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "account", "loadout_name", "character_name", "status", "total"]
+    list_filter = ["status"]
+    search_fields = ["loadout_name", "account__unique_name", "account__membership_id"]
+    list_select_related = ["account"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False

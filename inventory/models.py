@@ -162,3 +162,88 @@ class DimLoadout(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or self.dim_id} (from DIM, not imported yet)"
+
+
+class DestinyClass(models.IntegerChoices):
+    """Bungie's DestinyClass; Unknown (3) on a loadout means any class."""
+
+    TITAN = 0, "Titan"
+    HUNTER = 1, "Hunter"
+    WARLOCK = 2, "Warlock"
+    ANY = 3, "Any class"
+
+
+LOADOUT_NAME_LENGTH = 60
+
+
+class Loadout(models.Model):
+    """A named set of item instances for a class: applying it moves them to a character and
+    equips the ones marked to equip. An item that left the account stays, shown missing."""
+
+    account = models.ForeignKey(BungieAccount, on_delete=models.CASCADE, related_name="loadouts")
+    name = models.CharField(max_length=LOADOUT_NAME_LENGTH)
+    class_type = models.IntegerField(choices=DestinyClass.choices, default=DestinyClass.ANY)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    dim_id = models.CharField(max_length=100, blank=True)  # the DIM loadout it was imported from
+
+    class Meta:
+        ordering = ["account", "name"]
+        constraints = [models.UniqueConstraint(fields=["account", "name"], name="loadout_name_once")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_class_type_display()})"
+
+
+class LoadoutItem(models.Model):
+    """One item instance of a loadout, with its name when it was saved (it may leave the account)."""
+
+    loadout = models.ForeignKey(Loadout, on_delete=models.CASCADE, related_name="items")
+    instance_id = models.CharField(max_length=20)
+    item_hash = models.BigIntegerField()
+    name = models.CharField(max_length=200)
+    equip = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["loadout", "-equip", "id"]
+        constraints = [models.UniqueConstraint(fields=["loadout", "instance_id"], name="loadout_item_once")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'equip' if self.equip else 'carry'})"
+
+
+class ApplyStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    PARTIAL = "partial", "Done, with problems"
+    STOPPED = "stopped", "Stopped early"
+    FAILED = "failed", "Failed"
+
+
+class LoadoutApply(models.Model):
+    """One run of applying a loadout to a character, updated after each step (the progress
+    page reads it). ``steps``: ``[{"item", "action", "outcome", "message"}]`` in order."""
+
+    account = models.ForeignKey(BungieAccount, on_delete=models.CASCADE, related_name="loadout_applies")
+    loadout = models.ForeignKey(Loadout, on_delete=models.SET_NULL, null=True, blank=True, related_name="applies")
+    loadout_name = models.CharField(max_length=LOADOUT_NAME_LENGTH)
+    character_id = models.CharField(max_length=20)
+    character_name = models.CharField(max_length=60)  # "your Hunter"
+    status = models.CharField(max_length=10, choices=ApplyStatus.choices, default=ApplyStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)  # the loadout's items
+    steps = models.JSONField(default=list)
+    summary = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "loadout applies"
+
+    def __str__(self) -> str:
+        return f"{self.loadout_name} → {self.character_name}: {self.status}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in (ApplyStatus.QUEUED, ApplyStatus.RUNNING)

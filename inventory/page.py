@@ -27,6 +27,7 @@ from dvr.lib import bungie
 from dvr.lib.cache import cache_or
 from inventory import filters, rolls
 from inventory.annotations import NO_NOTE, Note, annotations_for
+from inventory.loadouts import loadout_names_by_item
 from inventory.models import SavedSearch
 from inventory.profile import (
     CRAFTED,
@@ -38,7 +39,7 @@ from inventory.profile import (
     OwnedItem,
     Profile,
 )
-from inventory.search import WISH_KEYWORDS
+from inventory.search import LOADOUT_KEYWORDS, WISH_KEYWORDS
 from inventory.wishlists import WishMatch, wishes_for
 from manifest.history import removed_in, version_names
 from manifest.lookup import VALID_FROM, Definitions, active_seq, lookup
@@ -511,7 +512,9 @@ def build_page(
     # The player's wish-list rolls for these items: one query, only when the filter asks.
     wishes = wishes_for(account=account, item_hashes={i.item_hash for i in items.values()}) \
         if query.uses(*WISH_KEYWORDS) else {}
-    shown = query.filter(items.values(), latest_version=latest, notes=notes, wishes=wishes)
+    # The names of the player's loadouts holding each item: one query, only when the filter asks.
+    loadouts = loadout_names_by_item(account=account) if query.uses(*LOADOUT_KEYWORDS) else {}
+    shown = query.filter(items.values(), latest_version=latest, notes=notes, wishes=wishes, loadouts=loadouts)
     shown_keys = {i.key for i in shown}
 
     def grouped(selection: list[ItemView]) -> list[tuple[str, list[ItemView]]]:

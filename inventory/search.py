@@ -232,6 +232,9 @@ KEYWORDS: tuple[Keyword, ...] = (
             "is:wishlist", _G_TAGS),
     Keyword("is:trashlist", "its roll is on one of your wish lists' trash lists", "is:trashlist",
             "is:trashlist", _G_TAGS),
+    Keyword("is:inloadout", "it is in one of your loadouts", "is:inloadout", "is:inloadout", _G_TAGS),
+    Keyword("inloadout:", "it is in a loadout whose name contains the text", 'inloadout:"raid night"',
+            "inloadout:", _G_TAGS),
 )
 
 
@@ -464,11 +467,13 @@ class SearchContext:
     items: tuple[object, ...] = ()  # keeps the items alive while `lower` names them
     notes: Mapping[str, NoteLike] = field(default_factory=dict)  # instance id → the player's tag and notes
     wishes: Mapping[int, Sequence[WishLike]] = field(default_factory=dict)  # item hash (0: any) → wish-list rolls
+    loadouts: Mapping[str, frozenset[str]] = field(default_factory=dict)  # instance id → its loadouts' names, lowercase
 
     @classmethod
     def of(cls, items: Sequence[BasicFilterable], *, latest_version: str = "", dupelower: bool = True,
            notes: Mapping[str, NoteLike] | None = None,
-           wishes: Mapping[int, Sequence[WishLike]] | None = None) -> SearchContext:
+           wishes: Mapping[int, Sequence[WishLike]] | None = None,
+           loadouts: Mapping[str, frozenset[str]] | None = None) -> SearchContext:
         groups: dict[int, list[BasicFilterable]] = defaultdict(list)
         for item in items:
             item_hash = getattr(item, "item_hash", None)
@@ -481,7 +486,8 @@ class SearchContext:
                 best = max(candidates, key=lambda i: _dupe_rank(i, notes or {}))
                 lower.update(id(i) for i in candidates if i is not best)
         return cls(latest_version, {h: len(g) for h, g in groups.items()}, frozenset(lower), tuple(items),
-                   notes if notes is not None else {}, wishes if wishes is not None else {})
+                   notes if notes is not None else {}, wishes if wishes is not None else {},
+                   loadouts if loadouts is not None else {})
 
 
 KEEP_TAGS = ("favorite", "keep")  # a copy the player tagged so is the one to keep
@@ -564,6 +570,8 @@ def _is(value: str, ctx: SearchContext) -> Predicate:
         return _note_test(ctx, lambda note: bool(note.notes))
     if value in ("wishlist", "trashlist"):
         return _wish_test(ctx, trash=value == "trashlist")
+    if value == "inloadout":
+        return _loadout_test(ctx, lambda names: True)
     raise _Unusable("unknown", f"is:{value} is not a keyword DVR knows")
 
 
@@ -589,6 +597,17 @@ def _wish_test(ctx: SearchContext, *, trash: bool) -> Predicate:
             return False
         plugs = {getattr(p, "plug_hash", None) for p in getattr(item, "perks")}  # noqa: B009
         return any(w.trash == trash and w.perks <= plugs for w in rolls)
+
+    return _lenient(predicate)
+
+
+def _loadout_test(ctx: SearchContext, test: Callable[[frozenset[str]], bool]) -> Predicate:
+    """The names of the player's loadouts holding the item (from the context): none, no match."""
+    loadouts = ctx.loadouts
+
+    def predicate(item: BasicFilterable) -> bool:
+        names = loadouts.get(getattr(item, "instance_id", None) or "")
+        return test(names) if names else False
 
     return _lenient(predicate)
 
@@ -741,6 +760,8 @@ def _filter(node: Filter, ctx: SearchContext) -> Predicate:
         return _note_test(ctx, lambda note: note.tag == value)
     if key == "notes":
         return _note_test(ctx, lambda note: value in note.notes.lower())
+    if key == "inloadout":
+        return _loadout_test(ctx, lambda names: any(value in name for name in names))
     if key == "new":
         if value != "latest":
             raise _Unusable("value", "new: takes latest (new:latest)")
@@ -817,11 +838,13 @@ def _uses(node: Node | None, wanted: Callable[[Filter], bool]) -> bool:
 
 NOTE_KEYWORDS = ("tag", "notes", "is:tagged", "not:tagged", "is:hasnotes", "not:hasnotes")
 WISH_KEYWORDS = ("is:wishlist", "not:wishlist", "is:trashlist", "not:trashlist")
+LOADOUT_KEYWORDS = ("inloadout", "is:inloadout", "not:inloadout")
 
 
 def _needs_context(node: Node | None) -> bool:
     return _uses(node, lambda f: (f.key in ("is", "not") and f.value.lower() in (
-        "dupe", "dupelower", "tagged", "hasnotes", "wishlist", "trashlist")) or f.key in ("tag", "notes") or (
+        "dupe", "dupelower", "tagged", "hasnotes", "wishlist", "trashlist", "inloadout")) or (
+        f.key in ("tag", "notes", "inloadout")) or (
         f.key == "changed" and f.value.lower() == "latest"))
 
 
@@ -874,9 +897,11 @@ class ParsedQuery:
 
     def bind(self, items: Sequence[BasicFilterable], *, latest_version: str = "",
              notes: Mapping[str, NoteLike] | None = None,
-             wishes: Mapping[int, Sequence[WishLike]] | None = None) -> Predicate:
+             wishes: Mapping[int, Sequence[WishLike]] | None = None,
+             loadouts: Mapping[str, frozenset[str]] | None = None) -> Predicate:
         """The predicate for this set of items (group facts computed once); ``notes``: the
-        player's tags and notes by instance id; ``wishes``: their wish-list rolls by item hash."""
+        player's tags and notes by instance id; ``wishes``: their wish-list rolls by item hash;
+        ``loadouts``: the names of their loadouts holding each instance id."""
         if not self.valid:
             return _nothing
         if self.tree is None:
@@ -885,16 +910,17 @@ class ParsedQuery:
             predicate = self.predicate
         else:
             ctx = SearchContext.of(items, latest_version=latest_version, dupelower=_needs_dupelower(self.tree),
-                                   notes=notes, wishes=wishes)
+                                   notes=notes, wishes=wishes, loadouts=loadouts)
             predicate = _Compiler(self.text, ctx).compile(self.tree)
         return predicate if predicate is not None else (lambda item: True)
 
     def filter(self, items: Iterable[Item], *, latest_version: str = "",
                notes: Mapping[str, NoteLike] | None = None,
-               wishes: Mapping[int, Sequence[WishLike]] | None = None) -> list[Item]:
+               wishes: Mapping[int, Sequence[WishLike]] | None = None,
+               loadouts: Mapping[str, frozenset[str]] | None = None) -> list[Item]:
         """The items that match, in their order."""
         pool = list(items)
-        predicate = self.bind(pool, latest_version=latest_version, notes=notes, wishes=wishes)
+        predicate = self.bind(pool, latest_version=latest_version, notes=notes, wishes=wishes, loadouts=loadouts)
         return [item for item in pool if predicate(item)]
 
 

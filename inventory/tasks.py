@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from inventory.journal import journal_prune
+from inventory.loadout_apply import loadout_apply_run
 from inventory.wishlists import wishlists_refresh
 
 SCHEDULE_NAME = "journal-prune"
@@ -30,3 +31,8 @@ def ensure_schedule() -> None:
         Schedule.objects.update_or_create(
             name=name, defaults={"func": func, "schedule_type": Schedule.DAILY, "repeats": -1},
         )
+
+
+def apply_loadout(apply_id: int) -> str:
+    """A queued loadout apply (`inventory.loadout_apply.apply_start`): its final status."""
+    return loadout_apply_run(apply_id)

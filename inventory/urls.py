@@ -27,4 +27,13 @@ urlpatterns = [
     path("inventory/searches/<int:search_id>/default/", views.saved_search_default_view,
          name="saved-search-default"),
     path("inventory/journal/<int:entry_id>/", views.journal_detail, name="journal-entry"),
+    path("inventory/loadouts/", views.loadouts, name="loadouts"),
+    path("inventory/loadouts/new/<str:character_id>/", views.loadout_new, name="loadout-new"),
+    path("inventory/loadouts/import-dim/", views.loadouts_import_dim_view, name="loadouts-import-dim"),
+    path("inventory/loadouts/<int:loadout_id>/", views.loadout, name="loadout"),
+    path("inventory/loadouts/<int:loadout_id>/rename/", views.loadout_rename_view, name="loadout-rename"),
+    path("inventory/loadouts/<int:loadout_id>/remove/", views.loadout_remove_view, name="loadout-remove"),
+    path("inventory/loadouts/<int:loadout_id>/delete/", views.loadout_delete_view, name="loadout-delete"),
+    path("inventory/loadouts/<int:loadout_id>/apply/", views.loadout_apply_view, name="loadout-apply"),
+    path("inventory/loadouts/runs/<int:apply_id>/", views.loadout_run, name="loadout-run"),
 ]

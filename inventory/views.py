@@ -20,6 +20,15 @@ from inventory.compare import CompareRefused, compare_for
 from inventory.dim import ImportRefused, dim_export_csv, dim_import_backup, dim_import_csv
 from inventory.fetch import ProfileUnavailable, inventory_page, item_detail
 from inventory.journal import journal_entry, journal_for
+from inventory.loadout_apply import apply_get, apply_start, character_items, loadout_detail, loadout_save
+from inventory.loadouts import (
+    LoadoutRefused,
+    loadout_delete,
+    loadout_remove_items,
+    loadout_rename,
+    loadouts_import_dim,
+    loadouts_overview,
+)
 from inventory.saved_searches import (
     SavedSearchRefused,
     saved_search_create,
@@ -379,3 +388,123 @@ def wishlist_delete_view(request: HttpRequest, wish_list_id: int) -> HttpRespons
         raise Http404("no such wish list")
     messages.success(request, "Deleted the wish list.")
     return redirect("inventory:wishlists")
+
+
+# --- loadouts ------------------------------------------------------------------------------------------
+@never_cache
+@require_GET
+def loadouts(request: HttpRequest) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    return render(request, "inventory/loadouts.html", {"overview": loadouts_overview(account=account)})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def loadout_new(request: HttpRequest, character_id: str) -> HttpResponse:
+    """GET: a character's equipment and carried items, to save as a loadout (the carried
+    ones chosen with checkboxes). POST: save it. Another player's character is a 404."""
+    account = bungie_account_for(request.user)
+    character_id = character_id[:20]
+    try:
+        if request.method == "GET":
+            found = character_items(account=account, character_id=character_id)
+            if found is None:
+                raise Http404("no such character of yours")
+            return render(request, "inventory/loadout_new.html", {"character": found})
+        loadout = loadout_save(account=account, character_id=character_id, name=request.POST.get("name", "")[:200],
+                               chosen=[i[:20] for i in request.POST.getlist("item")[:100]])
+    except ProfileUnavailable as unavailable:
+        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
+    except LoadoutRefused as refused:
+        return _refused(request, str(refused), back=reverse("inventory:loadout-new", args=[character_id]))
+    if loadout is None:
+        raise Http404("no such character of yours")
+    messages.success(request, f"Saved the loadout “{loadout.name}”.")
+    return redirect("inventory:loadout", loadout_id=loadout.pk)
+
+
+@never_cache
+@require_GET
+def loadout(request: HttpRequest, loadout_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    detail = loadout_detail(account=account, loadout_id=loadout_id)
+    if detail is None:
+        raise Http404("no such loadout")
+    return render(request, "inventory/loadout.html", {"detail": detail, "loadout": detail.loadout})
+
+
+@require_POST
+def loadout_rename_view(request: HttpRequest, loadout_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    back = reverse("inventory:loadout", args=[loadout_id])
+    try:
+        renamed = loadout_rename(account=account, loadout_id=loadout_id, name=request.POST.get("name", "")[:200])
+    except LoadoutRefused as refused:
+        return _refused(request, str(refused), back=back)
+    if renamed is None:
+        raise Http404("no such loadout")
+    messages.success(request, f"Renamed it “{renamed.name}”.")
+    return redirect(back)
+
+
+@require_POST
+def loadout_remove_view(request: HttpRequest, loadout_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    ids = [int(i) for i in request.POST.getlist("item")[:100] if i.isascii() and i.isdigit() and len(i) < 12]
+    removed = loadout_remove_items(account=account, loadout_id=loadout_id, item_ids=ids)
+    if removed is None:
+        raise Http404("no such loadout")
+    messages.success(request, f"Removed {removed} item{'s' if removed != 1 else ''} from the loadout.")
+    return redirect("inventory:loadout", loadout_id=loadout_id)
+
+
+@require_POST
+def loadout_delete_view(request: HttpRequest, loadout_id: int) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    if not loadout_delete(account=account, loadout_id=loadout_id):
+        raise Http404("no such loadout")
+    messages.success(request, "Deleted the loadout.")
+    return redirect("inventory:loadouts")
+
+
+@require_POST
+def loadouts_import_dim_view(request: HttpRequest) -> HttpResponse:
+    account = bungie_account_for(request.user)
+    try:
+        imported, skipped = loadouts_import_dim(account=account)
+    except LoadoutRefused as refused:
+        return _refused(request, str(refused), back=reverse("inventory:loadouts"))
+    said = f"{imported} imported."
+    if skipped:
+        said += f" {skipped} skipped: none of their items could be named, or they held too many."
+    messages.success(request, said)
+    return redirect("inventory:loadouts")
+
+
+@require_POST
+def loadout_apply_view(request: HttpRequest, loadout_id: int) -> HttpResponse:
+    """Queue the loadout's apply to a character and show its progress page."""
+    account = bungie_account_for(request.user)
+    back = reverse("inventory:loadout", args=[loadout_id])
+    try:
+        run = apply_start(account=account, loadout_id=loadout_id,
+                          character_id=request.POST.get("character", "")[:20])
+    except LoadoutRefused as refused:
+        return _refused(request, str(refused), back=back)
+    except ProfileUnavailable as unavailable:
+        return render(request, "inventory/unavailable.html", {"reason": unavailable.reason}, status=503)
+    if run is None:
+        raise Http404("no such loadout or character")
+    return redirect("inventory:loadout-run", apply_id=run.pk)
+
+
+@never_cache
+@require_GET
+def loadout_run(request: HtmxHttpRequest, apply_id: int) -> HttpResponse:
+    """An apply's progress (htmx polls the snippet every second until it is finished)."""
+    account = bungie_account_for(request.user)
+    run = apply_get(account=account, apply_id=apply_id)
+    if run is None:
+        raise Http404("no such loadout run")
+    template = "inventory/snippets/loadout_run.html" if request.htmx else "inventory/loadout_run.html"
+    return render(request, template, {"run": run})
