@@ -28,8 +28,6 @@ QUEUED_FOR = timedelta(minutes=10)
 def refresh_manifest(force: bool = False) -> dict[str, Any]:
     """The cluster's job: run a sync and keep its outcome as the task's result; after a
     version went live, forget the ones past ``MANIFEST_KEEP_VERSIONS`` (when set)."""
-    # Started: a refresh asked for from now on is a new one, worth queueing.
-    ManifestState.objects.filter(id=STATE_ID).update(refresh_queued_at=None)
     result = manifest_sync(force=force)
     if result.outcome == Outcome.LIVE and settings.MANIFEST_KEEP_VERSIONS > 0:
         try:

@@ -90,6 +90,9 @@ def manifest_sync(*, force: bool = False, progress: Progress | None = None) -> S
     progress = progress or LogProgress()
     try:
         with sync_lock():
+            # A sync has started, whoever started it (a queued refresh, the schedule, the
+            # command): a refresh asked for from now on is a new one, worth queueing.
+            ManifestState.objects.filter(id=STATE_ID).update(refresh_queued_at=None)
             result = _sync_locked(force=force, progress=progress, started=started)
     except SyncAlreadyRunning:
         return SyncResult(outcome=Outcome.BUSY, reason=str(SyncAlreadyRunning()), temporary=True)

@@ -48,6 +48,7 @@ def test_a_cluster_stopped_with_sigterm_mid_task_leaves_the_live_version_and_the
     first = manifest_sync()
     get_broker().purge_queue()
     published = bungie.app.publish(NEW_DATASET)
+    bungie.app.reset(stats=True)  # from here on, the tables downloaded are the cluster's
     bungie.app.misbehave("slow", on="tables", seconds=1.0)
 
     with clusters(env, tmp_path) as (cluster,):
