@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -58,7 +59,10 @@ def aiobungie_against(base: str, monkeypatch, tmp: Path) -> dict:
 
     monkeypatch.setattr(aiobungie.url, "BASE", base)  # the one place aiobungie names Bungie's host
     tmp.mkdir()
-    return asyncio.run(_aiobungie_calls(tmp))
+    # In a thread of its own: in a full run the browser tests' Playwright keeps an event
+    # loop running in this thread, and asyncio.run() refuses to start inside one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _aiobungie_calls(tmp)).result(timeout=120)
 
 
 def test_aiobungie_gets_the_same_manifest_data_from_dvr_as_from_bungie(mirror, monkeypatch, tmp_path):
