@@ -49,7 +49,8 @@ from bench.soak_checks import Invariant, Move, lost_moves, publish_delays, verdi
 from bin.prod import prod_env, prod_start
 from bin.stack import PUBLISH_BODY, PYTHON, ROOT, Supervisor, free_port
 
-FAULT_KINDS: tuple[tuple[str, dict[str, Any]], ...] = (  # (kind, extra arguments): what Bungie does on a bad day, in turn
+# (kind, extra arguments): what Bungie does on a bad day, in turn.
+FAULT_KINDS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("maintenance", {}), ("throttle", {"seconds": 1}), ("error500", {}), ("truncate", {}),
     ("truncate_json", {}), ("html", {}), ("slow", {"seconds": 2}), ("expired_token", {}),
 )
@@ -149,7 +150,8 @@ class Chaos:
         """About ``fault_rate`` of the fake's calls answered with a fault, one at a time."""
         if not self._sleep_until(30):
             return
-        last, owed, turn = self._calls(), 0.0, 0
+        first = last = self._calls()
+        owed, turn = 0.0, 0
         while self.at() < self.seconds - 60 and self._sleep_until(self.at() + 3):
             now = self._calls()
             owed += (now - last) * self.fault_rate
@@ -165,8 +167,10 @@ class Chaos:
                 except requests.RequestException:
                     pass
         requests.post(f"{self.fake}/__fake__/reset", json={}, timeout=10)
-        self.calls = self._calls()
-        self.note(f"faults off for the last minute: {sum(self.faults.values())} injected {self.faults}")
+        self.calls = self._calls() - first
+        injected = sum(self.faults.values())
+        self.note(f"faults off for the last minute: {injected} injected over {self.calls} calls "
+                  f"({100 * injected / max(1, self.calls):.1f} %): {self.faults}")
 
     def _calls(self) -> int:
         counts = requests.get(f"{self.fake}/__fake__/stats", timeout=30).json()["counts"]
@@ -213,6 +217,20 @@ def database_facts() -> dict[str, Any]:
             "readable_tokens": sum(map(readable, BungieToken.objects.all())), "live": live}
 
 
+def load_summary(stats_csv: Path) -> dict[str, Any]:
+    """locust's figures for all requests together (its ``--csv`` stats file)."""
+    import csv
+
+    with stats_csv.open() as f:
+        rows = {row["Name"]: row for row in csv.DictReader(f)}
+    total = rows.get("Aggregated", {})
+    return {"requests": int(total.get("Request Count", 0)), "failures": int(total.get("Failure Count", 0)),
+            "p50_ms": total.get("50%"), "p95_ms": total.get("95%"), "p99_ms": total.get("99%"),
+            "rps": total.get("Requests/s"),
+            "by_name": {name: {"requests": int(r["Request Count"]), "p50_ms": r["50%"], "p95_ms": r["95%"]}
+                        for name, r in rows.items() if name != "Aggregated"}}
+
+
 def judge(*, players: int, seen: dict[str, Any], chaos: Chaos, dvr: dict[str, Any],
           places: dict[str, tuple[str, str | None]], bound: float) -> list[Invariant]:
     statuses = {int(k): v for k, v in seen["statuses"].items()}
@@ -228,7 +246,8 @@ def judge(*, players: int, seen: dict[str, Any], chaos: Chaos, dvr: dict[str, An
     return [
         Invariant("responses 5xx", f"{server_errors} of {sum(statuses.values())} responses", server_errors == 0),
         Invariant("pages mixing two manifest versions",
-                  f"{seen['mixed_pages']} of {seen['pages']} pages ({seen['tiles']} tiles checked)",
+                  f"{seen['mixed_pages']} of {seen['pages']} pages ({seen['tiles']} tiles checked, "
+                  f"{seen['removed_tiles']} of them items the page's version had removed)",
                   seen["mixed_pages"] == 0 and seen["pages"] > 0),
         Invariant(f"publishes live within {bound:.0f} s",
                   f"{len(delays) - len(late)} of {len(delays)}, slowest {worst:.0f} s"
@@ -308,13 +327,18 @@ def main(argv: list[str] | None = None) -> int:
     places = {i["key"]: (i["place"], i["character_id"]) for p in state for i in p["items"] if i["instanced"]}
     invariants = judge(players=options.players, seen=seen, chaos=chaos, dvr=dvr, places=places, bound=bound)
     table, code = verdict(invariants)
-    result = {"minutes": options.minutes, "players": options.players, "events": chaos.events,
+    load = load_summary(out / "locust_stats.csv")
+    result = {"minutes": options.minutes, "players": options.players, "load": load, "events": chaos.events,
               "faults": chaos.faults, "fake_calls": chaos.calls, "statuses": seen["statuses"],
               "published": chaos.published, "live": dvr["live"], "moves": len(seen["moves"]),
               "mixed_examples": seen["mixed"][:5], "server_errors": seen["server_errors"][:10],
               "invariants": [asdict(i) for i in invariants]}
     (out / "result.json").write_text(json.dumps(result, indent=1))
-    print("\n".join(["", *chaos.events, "", table, ""]))
+    print("\n".join(["", *chaos.events, "",
+                     f"load: {load['requests']} requests from {options.players} players in {options.minutes:g} min "
+                     f"({load['rps']} a second), p50 {load['p50_ms']} ms, p95 {load['p95_ms']} ms, "
+                     f"p99 {load['p99_ms']} ms; locust failures {load['failures']}; statuses {seen['statuses']}",
+                     "", table, ""]))
     return code
 
 

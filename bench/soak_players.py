@@ -36,7 +36,8 @@ _MOVE_FORM = re.compile(
     r'<input type="hidden" name="item" value="([^"]+)"><input type="hidden" name="to" value="([^"]+)">', re.S)
 
 _lock = threading.Lock()
-seen: dict[str, Any] = {"statuses": Counter(), "server_errors": [], "pages": 0, "tiles": 0, "mixed": [],
+seen: dict[str, Any] = {"statuses": Counter(), "server_errors": [], "pages": 0, "tiles": 0, "removed_tiles": 0,
+                        "mixed": [],
                         "mixed_pages": 0, "moves": [], "logins": 0, "login_failures": 0, "logged_out": [],
                         "final": {}}
 
@@ -130,9 +131,12 @@ class SoakPlayer(HttpUser):
         self.keys = [t.key for t in facts.tiles if t.key.isdigit()]
         wrong = mixed_tiles(facts, names, versions.hash_of) if names is not None else [
             f"the page names version {facts.version!r}, which the fake never published"]
+        removed = sum(1 for t in facts.tiles if names is not None and versions.hash_of.get(t.key, 0) not in names
+                      and t.key in versions.hash_of)
         with _lock:
             seen["pages"] += 1
             seen["tiles"] += len(facts.tiles)
+            seen["removed_tiles"] += removed
             if wrong:
                 seen["mixed_pages"] += 1
                 if len(seen["mixed"]) < 50:
