@@ -189,32 +189,46 @@ class Chaos:
                 self.note("restarted the soak's Redis (its data gone)")
 
 
-def facts(env: dict[str, str]) -> dict[str, Any]:
-    """What DVR's database says at the end (a subprocess in DVR's environment)."""
-    done = subprocess.run([PYTHON, "-m", "bench.soak", "--facts"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300, check=True)
+def facts(env: dict[str, str], *, tokens: bool = False) -> dict[str, Any]:
+    """What DVR's database says (a subprocess in DVR's environment); ``tokens``: also try
+    each stored refresh token at Bungie (the end: that spends them)."""
+    done = subprocess.run([PYTHON, "-m", "bench.soak", "--facts" if tokens else "--versions"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300, check=True)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def database_facts() -> dict[str, Any]:
-    """Accounts, their tokens (decryptable?) and each manifest version's live time."""
+def database_facts(*, tokens: bool) -> dict[str, Any]:
+    """Accounts, their tokens (decryptable? the refresh token still accepted by Bungie?) and
+    each manifest version's live time. Run after the load: the refresh spends the token."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dvr.settings")
     import django
 
     django.setup()
+    from django.conf import settings
+
     from dvr.accounts.crypto import token_decrypt
     from dvr.accounts.models import BungieAccount, BungieToken
     from manifest.models import ManifestVersion
 
-    def readable(row: BungieToken) -> bool:
+    def refresh_token(row: BungieToken) -> str | None:
         try:
-            return bool(token_decrypt(row.access_token_encrypted) and token_decrypt(row.refresh_token_encrypted))
+            return token_decrypt(row.refresh_token_encrypted) if token_decrypt(row.access_token_encrypted) else None
         except Exception:  # an unreadable token is what is counted
-            return False
+            return None
 
+    def accepted(token: str) -> bool:
+        try:
+            answer = requests.post(f"{settings.BUNGIE_ROOT_URL}/Platform/App/OAuth/token/", timeout=30, data={
+                "grant_type": "refresh_token", "refresh_token": token,
+                "client_id": settings.BUNGIE_CLIENT_ID, "client_secret": settings.BUNGIE_CLIENT_SECRET})
+        except requests.RequestException:
+            return False
+        return answer.status_code == 200
+
+    readable = [t for t in map(refresh_token, BungieToken.objects.all()) if t] if tokens else []
     live = {v.version: v.live_at.timestamp() for v in ManifestVersion.objects.all() if v.live_at is not None}
     return {"accounts": BungieAccount.objects.count(), "tokens": BungieToken.objects.count(),
-            "readable_tokens": sum(map(readable, BungieToken.objects.all())), "live": live}
+            "readable_tokens": len(readable), "accepted_tokens": sum(map(accepted, readable)), "live": live}
 
 
 def load_summary(stats_csv: Path) -> dict[str, Any]:
@@ -244,7 +258,9 @@ def judge(*, players: int, seen: dict[str, Any], chaos: Chaos, dvr: dict[str, An
     still_in = sum(1 for status in final if status == 200)
     worst = max((d for d in delays.values() if d is not None), default=0.0)
     return [
-        Invariant("responses 5xx", f"{server_errors} of {sum(statuses.values())} responses", server_errors == 0),
+        Invariant("responses 5xx", f"{server_errors} of {sum(statuses.values())} responses"
+                  + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()) if k >= 500 or k == 0)})"
+                     if server_errors else ""), server_errors == 0),
         Invariant("pages mixing two manifest versions",
                   f"{seen['mixed_pages']} of {seen['pages']} pages ({seen['tiles']} tiles checked, "
                   f"{seen['removed_tiles']} of them items the page's version had removed)",
@@ -257,8 +273,9 @@ def judge(*, players: int, seen: dict[str, Any], chaos: Chaos, dvr: dict[str, An
                   not lost),
         Invariant("players logged in at the end", f"{still_in} of {players} (logins {seen['logins']}, "
                   f"sent back to log in mid-run {len(seen['logged_out'])})", still_in == players),
-        Invariant("tokens stored and decryptable", f"{dvr['readable_tokens']} of {dvr['accounts']} accounts",
-                  dvr["readable_tokens"] == dvr["accounts"] == players),
+        Invariant("tokens kept (decryptable, refresh accepted by Bungie)",
+                  f"{dvr['readable_tokens']} decryptable, {dvr['accepted_tokens']} accepted, of {dvr['accounts']} "
+                  "accounts", dvr["accepted_tokens"] == dvr["readable_tokens"] == dvr["accounts"] == players),
     ]
 
 
@@ -272,9 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-minutes", type=int, default=1, help="MANIFEST_CHECK_MINUTES")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "soak")
     parser.add_argument("--facts", action="store_true", help=argparse.SUPPRESS)  # the end's database read
+    parser.add_argument("--versions", action="store_true", help=argparse.SUPPRESS)  # live versions only
     options = parser.parse_args(argv)
-    if options.facts:
-        print(json.dumps(database_facts()))
+    if options.facts or options.versions:
+        print(json.dumps(database_facts(tokens=options.facts)))
         return 0
 
     seconds = options.minutes * 60
@@ -315,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + bound
         while time.monotonic() < deadline and set(chaos.published) - set(facts(env)["live"]):
             time.sleep(5)
-        dvr = facts(env)
+        dvr = facts(env, tokens=True)
         state = requests.get(f"{fake}/__fake__/players", timeout=60).json()["players"]
     finally:
         supervisor.stop()

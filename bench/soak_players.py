@@ -16,6 +16,7 @@ import os
 import random
 import re
 import threading
+import time
 from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -121,7 +122,11 @@ class SoakPlayer(HttpUser):
         with _lock:
             seen["statuses"][str(r.status_code)] += 1
             if r.status_code >= 500 or r.status_code == 0:
-                seen["server_errors"].append({"name": name, "status": r.status_code, "body": r.text[:300]})
+                # DVR's X-Request-ID finds the request's log lines in var/soak/soak.log.
+                title = re.search(r"<title>(.*?)</title>", r.text or "", re.S)
+                seen["server_errors"].append({
+                    "name": name, "status": r.status_code, "at": time.strftime("%H:%M:%S"),
+                    "request_id": r.headers.get("X-Request-ID", ""), "title": title.group(1).strip() if title else ""})
 
     def _check_page(self, body: str) -> None:
         facts = page_facts(body)
