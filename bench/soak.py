@@ -344,12 +344,13 @@ def main(argv: list[str] | None = None) -> int:
     seen = json.loads((out / "players.json").read_text())
     places = {i["key"]: (i["place"], i["character_id"]) for p in state for i in p["items"] if i["instanced"]}
     invariants = judge(players=options.players, seen=seen, chaos=chaos, dvr=dvr, places=places, bound=bound)
+    lost = lost_moves([Move(**m) for m in seen["moves"]], places)
     table, code = verdict(invariants)
     load = load_summary(out / "locust_stats.csv")
     result = {"minutes": options.minutes, "players": options.players, "load": load, "events": chaos.events,
               "faults": chaos.faults, "fake_calls": chaos.calls, "statuses": seen["statuses"],
               "published": chaos.published, "live": dvr["live"], "moves": len(seen["moves"]),
-              "mixed_examples": seen["mixed"][:5], "server_errors": seen["server_errors"][:10],
+              "mixed_examples": seen["mixed"][:5], "server_errors": seen["server_errors"][:10], "lost_moves": lost,
               "invariants": [asdict(i) for i in invariants]}
     (out / "result.json").write_text(json.dumps(result, indent=1))
     print("\n".join(["", *chaos.events, "",
