@@ -26,13 +26,18 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/12
 DEMO_PORT ?= 8000
 FAKE_PORT ?= 8765
 
-.PHONY: help install install-demo demo prod test mirror-client test-postgres test-sqlite faults image-check lint migrations-check chromium audit bench bench-mirror clean
+# The soak (issue 18): a database of its own (dropped and created fresh) and a Redis of its own.
+SOAK_MINUTES ?= 20
+SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dvr_soak
+
+.PHONY: help install install-demo demo prod test mirror-client test-postgres test-sqlite faults image-check lint migrations-check chromium audit bench bench-mirror soak clean
 
 help:
 	@echo "make demo   - install, migrate, start fake Bungie + qcluster + site, sync the manifest"
 	@echo "make test   - install what tests need and run them (Postgres + Redis, then SQLite)"
 	@echo "make prod   - the production shape here: gunicorn + 2 qclusters on local Postgres and Redis"
 	@echo "make bench  - the benchmark (issue 8): full-size manifest on Postgres + Redis and SQLite; BENCH_ARGS=--quick"
+	@echo "make soak   - 20 players on the production shape for SOAK_MINUTES (20) with faults, publishes, kills; the invariants"
 	@echo "make faults - the long fault-injection runs (clusters, schedules; minutes) on Postgres + Redis"
 	@echo "make image-check - build the Docker image and run it: migrate, /, a static file, /healthz, uid (root; ~2-5 min)"
 	@echo "make audit  - pip-audit the pinned requirements (needs a network with vulnerability data)"
@@ -105,6 +110,10 @@ test-sqlite:
 faults: install
 	$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(VENV)/bin/pytest -m faults $(PYTEST_ARGS)
+
+# Not part of `make test` (nor .ci/run): about SOAK_MINUTES minutes; see docs/RELIABILITY.md "Soak".
+soak: install
+	SOAK_MINUTES=$(SOAK_MINUTES) $(PY) -m bench.soak --database-url $(SOAK_DATABASE_URL)
 
 # The image itself (issue 18): Debian's docker.io, a debootstrapped bookworm base (cached),
 # dockerd on loopback only, the build and every container on --network host. Bounded: 30 min.

@@ -71,6 +71,36 @@ def ensure_database(database_url: str) -> None:
             print(f"prod: created database {name}", file=sys.stderr, flush=True)
 
 
+def worker_command() -> list[str]:
+    """One qcluster, as fly.toml's worker process and the Procfile run it."""
+    return [PYTHON, "manage.py", "qcluster"]
+
+
+def prod_start(supervisor: Supervisor, env: dict[str, str], *, port: int, clusters: int, fake_port: int | None,
+               setup: bool = True, fake_args: tuple[str, ...] = ()) -> None:
+    """Setup steps (createdb, collectstatic, migrate), then the fake Bungie.net (when
+    ``fake_port``; ``fake_args`` passed on to it), gunicorn and ``clusters`` qclusters named
+    worker-1.., each waited for. Also what `make soak` (bench/soak.py) starts."""
+    site = f"http://127.0.0.1:{port}"
+    if setup:
+        ensure_database(env["DATABASE_URL"])
+        supervisor.run([PYTHON, "manage.py", "collectstatic", "--no-input", "-v", "0"], env)
+        supervisor.run([PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], env)
+    supervisor.say(f"settings: DEBUG={env['DEBUG']} DATABASE_URL={_without_password(env['DATABASE_URL'])} "
+                   f"REDIS_URL={_without_password(env['REDIS_URL'])} "
+                   f"BUNGIE_ROOT_URL={env.get('BUNGIE_ROOT_URL', '')}")
+    if fake_port is not None:
+        fake_url = f"http://127.0.0.1:{fake_port}"
+        supervisor.start("fake-bungie", [PYTHON, "-m", "tests.fakebungie", "--port", str(fake_port),
+                                         "--redirect-uri", f"{site}/oauth/callback/", *fake_args], env)
+        supervisor.wait_for_http(f"{fake_url}/Platform/GlobalAlerts/", what="the fake Bungie.net")
+    # The same command lines as fly.toml's processes and the Procfile.
+    supervisor.start("web", [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", "dvr.wsgi"], env)
+    for number in range(1, clusters + 1):
+        supervisor.start(f"worker-{number}", worker_command(), env)
+    supervisor.wait_for_http(f"{site}/healthz", what="the site")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bin/prod.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,22 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     supervisor = Supervisor("prod")
 
     def start() -> None:
-        if not options.no_setup:
-            ensure_database(env["DATABASE_URL"])
-            supervisor.run([PYTHON, "manage.py", "collectstatic", "--no-input", "-v", "0"], env)
-            supervisor.run([PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], env)
-        supervisor.say(f"settings: DEBUG={env['DEBUG']} DATABASE_URL={_without_password(env['DATABASE_URL'])} "
-                       f"REDIS_URL={_without_password(env['REDIS_URL'])} "
-                       f"BUNGIE_ROOT_URL={env.get('BUNGIE_ROOT_URL', '')}")
-        if use_fake:
-            supervisor.start("fake-bungie", [PYTHON, "-m", "tests.fakebungie", "--port", str(options.fake_port),
-                                             "--redirect-uri", f"{site}/oauth/callback/"], env)
-            supervisor.wait_for_http(f"{fake_url}/Platform/GlobalAlerts/", what="the fake Bungie.net")
-        # The same command lines as fly.toml's processes and the Procfile.
-        supervisor.start("web", [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", "dvr.wsgi"], env)
-        for number in range(1, options.clusters + 1):
-            supervisor.start(f"worker-{number}", [PYTHON, "manage.py", "qcluster"], env)
-        supervisor.wait_for_http(f"{site}/healthz", what="the site")
+        prod_start(supervisor, env, port=options.port, clusters=options.clusters,
+                   fake_port=options.fake_port if use_fake else None, setup=not options.no_setup)
         print(
             "\n"
             f"  DVR (production shape) at {site}/  — /healthz, /manifest/, /admin/\n"

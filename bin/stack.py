@@ -52,13 +52,15 @@ class Process:
     """A started process whose output goes on to the supervisor's own streams, line by
     line, while the last ``TAIL_LINES`` lines are kept for a report if it dies."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], *, stop_signal: int) -> None:
+    def __init__(self, name: str, command: list[str], env: dict[str, str], *, stop_signal: int,
+                 output: IO[str] | None = None) -> None:
         self.name = name
+        self.command, self.env = command, env
         self.stop_signal = stop_signal
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.popen = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       start_new_session=True)
-        streams = ((self.popen.stdout, sys.stdout, "out"), (self.popen.stderr, sys.stderr, "err"))
+        streams = ((self.popen.stdout, output or sys.stdout, "out"), (self.popen.stderr, output or sys.stderr, "err"))
         self._pumps = [
             threading.Thread(target=self._pump, args=(stream, target), name=f"{name}-{label}", daemon=True)
             for stream, target, label in streams
@@ -101,9 +103,10 @@ class Supervisor:
     waits for them and prints a banner; then the supervisor watches until Ctrl-C, SIGTERM
     or a death, stops everything and returns the exit code (0 after Ctrl-C or SIGTERM)."""
 
-    def __init__(self, label: str, *, stop_signal: int = signal.SIGTERM) -> None:
+    def __init__(self, label: str, *, stop_signal: int = signal.SIGTERM, output: IO[str] | None = None) -> None:
         self.label = label
         self.stop_signal = stop_signal
+        self.output = output  # where the processes' output goes (default: ours); `make soak` keeps a log
         self.processes: list[Process] = []
 
     def say(self, message: str) -> None:
@@ -114,10 +117,30 @@ class Supervisor:
         subprocess.run(command, cwd=ROOT, env=env, check=True)
 
     def start(self, name: str, command: list[str], env: dict[str, str], *, stop_signal: int | None = None) -> Process:
-        process = Process(name, command, env, stop_signal=stop_signal or self.stop_signal)
+        process = Process(name, command, env, stop_signal=stop_signal or self.stop_signal, output=self.output)
         self.processes.append(process)
         self.say(f"started {name} pid={process.pid}")
         return process
+
+    def restart(self, name: str, *, sig: int = signal.SIGKILL, pause: float = 0.0) -> Process:
+        """Send ``sig`` to the whole process group of ``name`` (SIGKILL: a crash, its workers
+        included), wait for it to end, ``pause`` seconds, then start it again with the same
+        command and environment (`make soak` kills a qcluster and restarts Redis this way)."""
+        old = next(p for p in self.processes if p.name == name)
+        try:
+            os.killpg(old.pid, sig)
+        except ProcessLookupError:
+            pass
+        old.popen.wait(timeout=60)
+        if sig != signal.SIGKILL:
+            try:
+                os.killpg(old.pid, signal.SIGKILL)  # anything of its group left behind
+            except ProcessLookupError:
+                pass
+        self.processes.remove(old)
+        self.say(f"{name} pid={old.pid} ended (signal {sig}, exit code {old.popen.returncode})")
+        time.sleep(pause)
+        return self.start(name, old.command, old.env, stop_signal=old.stop_signal)
 
     def wait_for_http(self, url: str, *, what: str, seconds: float = 60) -> None:
         """Until ``url`` answers at all (any status); a process dying meanwhile, or

@@ -905,3 +905,52 @@ def test_a_table_can_be_published_as_raw_bytes_with_its_own_headers_over_http(fa
 
     assert served.content == body
     assert served.headers["X-Served-By"] == "the fake"
+
+
+def test_several_players_each_log_in_to_their_own_account_and_move_their_own_items() -> None:
+    """``players=3`` (the soak's fake): each login gets the next player, with ids,
+    characters and items of its own; a refresh keeps the player; a token sees and moves
+    only its own player's things."""
+    with FakeBungieServer(players=3) as many:
+        grants = [token_request(many, grant_type="authorization_code", code=authorize_as(many, n)).json()
+                  for n in range(3)]
+        members = [g["membership_id"] for g in grants]
+        assert members == [p.bungie_membership_id for p in many.app.players]
+        assert len(set(members)) == 3 and members[0] == many.app.player.bungie_membership_id == "14512345"
+        chars = [set(p.character_ids) for p in many.app.players]
+        assert not chars[0] & chars[1] and not chars[1] & chars[2]
+        keys = [{key for key, item in p.items.items() if item.instanced} for p in many.app.players]
+        assert not keys[0] & keys[1] and not keys[1] & keys[2]
+
+        renewed = token_request(many, grant_type="refresh_token", refresh_token=grants[1]["refresh_token"]).json()
+        assert renewed["membership_id"] == members[1]
+        second = many.app.players[1]
+        mine = requests.get(f"{many.url}/Platform/User/GetMembershipsForCurrentUser/",
+                            headers={**KEY, "Authorization": f"Bearer {renewed['access_token']}"}, timeout=30).json()
+        assert mine["Response"]["primaryMembershipId"] == second.destiny_membership_id
+
+        path = f"/Platform/Destiny2/3/Profile/{second.destiny_membership_id}/"
+        own = get(many, path, params={"components": "102"},
+                  headers={"Authorization": f"Bearer {renewed['access_token']}"}).json()["Response"]
+        other = get(many, path, params={"components": "102"},
+                    headers={"Authorization": f"Bearer {grants[0]['access_token']}"}).json()["Response"]
+        assert own["profileInventory"]["privacy"] == 1 and other["profileInventory"] == {"privacy": 2}
+
+        item = second.vault()[0]
+        body = {"itemReferenceHash": item.item_hash, "itemId": item.key, "characterId": second.character_ids[0],
+                "stackSize": 1, "transferToVault": False}
+        assert action(many, grants[0]["access_token"], "TransferItem", body)["ErrorCode"] == 1620
+        assert action(many, renewed["access_token"], "TransferItem", body)["ErrorCode"] == 1
+        assert second.locate(item.key)["character_id"] == second.character_ids[0]
+        # The fourth login goes round to the first player again.
+        assert many.app.issue_token()["membership_id"] == members[0]
+
+
+def authorize_as(fake: FakeBungieServer, number: int) -> str:
+    """An approved authorization, the page naming player ``number`` (the next in turn)."""
+    name = fake.app.players[number].bungie_name
+    page = requests.get(f"{fake.url}/en/OAuth/Authorize", params={"client_id": "12345", "state": "s"}, timeout=30)
+    assert name in page.text
+    r = requests.post(f"{fake.url}/en/OAuth/Authorize", data={"client_id": "12345", "state": "s", "approve": "1"},
+                      allow_redirects=False, timeout=30)
+    return parse_qs(urlparse(r.headers["Location"]).query)["code"][0]

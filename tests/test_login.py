@@ -351,8 +351,8 @@ def test_a_state_issued_eleven_minutes_ago_is_refused_though_bungies_code_is_fre
 def test_a_token_for_another_bungie_account_than_the_memberships_name_logs_nobody_in(client, bungie, monkeypatch):
     issue = bungie.app._issue_tokens_locked
 
-    def token_for_someone_else() -> dict[str, Any]:
-        return {**issue(), "membership_id": "99999999"}
+    def token_for_someone_else(member: str) -> dict[str, Any]:
+        return {**issue(member), "membership_id": "99999999"}
 
     monkeypatch.setattr(bungie.app, "_issue_tokens_locked", token_for_someone_else)
     answer = answer_on_bungie(bungie, start_login(client))

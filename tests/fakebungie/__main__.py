@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--items", type=int, default=300, help="items in the generated item table")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile-size", default="normal", choices=["normal", "large"])
+    parser.add_argument("--players", type=int, default=1,
+                        help="players served (each login gets the next one; default 1, the demo player)")
     parser.add_argument("--redirect-uri", default="http://127.0.0.1:8000/oauth/callback/")
     parser.add_argument("--api-key", default="fake-api-key")
     parser.add_argument("--client-id", default="12345")
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
             dataset=args.dataset,
             items=ItemSpec(count=args.items, seed=args.seed),
             profile_size=args.profile_size,
+            players=args.players,
             redirect_uri=args.redirect_uri,
             api_key=args.api_key,
             client_id=args.client_id,

@@ -136,6 +136,7 @@ class FakeBungie:
         profile_size: str = "normal",
         vault_items: int | None = None,
         player_seed: int = 0,
+        players: int = 1,
     ) -> None:
         self._lock = threading.RLock()
         self.api_key = api_key
@@ -150,7 +151,7 @@ class FakeBungie:
         self._manifest_requests = 0
         # Bungie's own limits (`quirks(limits=True)`): off unless a test asks (the fault suite does).
         self._limits = False
-        self._last_transfer = 0.0
+        self._last_transfer: dict[str, float] = {}  # per account (Bungie membership id)
         self._client_calls: dict[str, deque[float]] = {}
         self._alerts: list[Alert] = []
         self._codes: dict[str, tuple[str, float]] = {}
@@ -164,9 +165,18 @@ class FakeBungie:
         spec = items or ItemSpec()
         self._publish_locked(ds, spec, version=ds.version)
         n_vault = vault_items if vault_items is not None else PROFILE_SIZES[profile_size]
-        self.player = Player.generate(
-            spec.summaries(), vault_items=n_vault, vault_capacity=self._vault_capacity(), seed=player_seed
-        )
+        # ``players`` > 1 (the soak): each login (an approved authorization, or a token
+        # issued by hand) gets the next player in turn; player 0 is the demo player.
+        if players < 1:
+            raise ValueError("players must be at least 1")
+        self.players = [
+            Player.generate(spec.summaries(), vault_items=n_vault, vault_capacity=self._vault_capacity(),
+                            seed=player_seed + number, number=number)
+            for number in range(players)
+        ]
+        self.player = self.players[0]
+        self._by_member = {p.bungie_membership_id: p for p in self.players}
+        self._logins = 0
 
     # ==================================================================================
     # Python control API
@@ -287,7 +297,7 @@ class FakeBungie:
         with self._lock:
             if limits is not None:
                 self._limits = limits
-                self._last_transfer = 0.0
+                self._last_transfer.clear()
                 self._client_calls.clear()
             if flap is not None:
                 self._flap = flap
@@ -326,7 +336,13 @@ class FakeBungie:
     def issue_token(self) -> dict[str, Any]:
         """Skip the browser: a token response as if the player approved the app."""
         with self._lock:
-            return self._issue_tokens_locked()
+            return self._issue_tokens_locked(self._next_player_locked().bungie_membership_id)
+
+    def _next_player_locked(self) -> Player:
+        """The player the next login belongs to (always the one player unless ``players`` > 1)."""
+        player = self.players[self._logins % len(self.players)]
+        self._logins += 1
+        return player
 
     def add_item(
         self, item_hash: int, *, place: str = "vault", character_id: str | None = None, bucket_hash: int | None = None
@@ -347,9 +363,9 @@ class FakeBungie:
                 "faults": [f.to_dict() for f in self._faults],
             }
 
-    def player_state(self) -> dict[str, Any]:
+    def player_state(self, number: int = 0) -> dict[str, Any]:
         with self._lock:
-            return self.player.state()
+            return self.players[number].state()
 
     def state(self) -> dict[str, Any]:
         with self._lock:
@@ -635,13 +651,16 @@ class FakeBungie:
                 return self._redirect({"error": "access_denied", "state": state})
             code = secrets.token_hex(16)
             with self._lock:
-                self._codes[code] = (self.player.bungie_membership_id, time.time() + AUTH_CODE_SECONDS)
+                self._codes[code] = (self._next_player_locked().bungie_membership_id,
+                                     time.time() + AUTH_CODE_SECONDS)
             return self._redirect({"code": code, "state": state})
         cancel = html.escape(self._redirect_url({"error": "access_denied", "state": state}))
+        with self._lock:
+            signed_in = self.players[self._logins % len(self.players)]
         page = f"""<!DOCTYPE html>
 <html><head><title>Authorize - Bungie.net (fake)</title></head><body>
 <h1>Authorize application</h1>
-<p>Signed in as <strong class="player-name">{html.escape(self.player.bungie_name)}</strong>.</p>
+<p>Signed in as <strong class="player-name">{html.escape(signed_in.bungie_name)}</strong>.</p>
 <p>Application {html.escape(client_id)} would like to access your Destiny account.</p>
 <form method="post" action="/en/OAuth/Authorize">
 <input type="hidden" name="client_id" value="{html.escape(client_id)}">
@@ -687,19 +706,20 @@ class FakeBungie:
                 code = self._codes.pop(form.get("code", ""), None)  # single use
                 if code is None or code[1] < time.time():
                     return self._oauth_error("invalid_grant", "AuthorizationCodeInvalid")
+                member = code[0]
             elif grant_type == "refresh_token":
                 old = self._refresh.pop(form.get("refresh_token", ""), None)  # rotates
                 if old is None:
                     return self._oauth_error("invalid_grant", "ProvidedTokenNotValidRefreshToken")
                 if old.expires_at <= time.time():
                     return self._oauth_error("invalid_grant", "RefreshTokenExpired")
+                member = old.membership_id
             else:
                 return self._oauth_error("unsupported_grant_type", f"Unsupported grant_type {grant_type}")
-            return self._json(self._issue_tokens_locked())
+            return self._json(self._issue_tokens_locked(member))
 
-    def _issue_tokens_locked(self) -> dict[str, Any]:
+    def _issue_tokens_locked(self, member: str) -> dict[str, Any]:
         now = time.time()
-        member = self.player.bungie_membership_id
         access = Token(secrets.token_urlsafe(32), member, now + ACCESS_TOKEN_SECONDS)
         refresh = Token(secrets.token_urlsafe(32), member, now + REFRESH_TOKEN_SECONDS)
         self._access[access.value] = access
@@ -717,9 +737,13 @@ class FakeBungie:
     # User, profile, actions
     # ==================================================================================
     def _ep_memberships(self, request: Request) -> Response:
-        self._bearer(request, required=True)
+        token = self._bearer(request, required=True)
         with self._lock:
-            return self._ok(self.player.memberships())
+            return self._ok(self._player_of(token).memberships())
+
+    def _player_of(self, token: Token | None) -> Player:
+        assert token is not None
+        return self._by_member[token.membership_id]
 
     def _ep_profile(self, request: Request, membership_type: str, membership_id: str) -> Response:
         components = self._components(request.args.get("components", ""))
@@ -727,20 +751,23 @@ class FakeBungie:
             raise PlatformError(18, message_data=(("components", "At least one component is required"),))
         token = self._bearer(request, required=False)
         with self._lock:
-            if membership_id != self.player.destiny_membership_id or membership_type not in ("3", "-1"):
+            player = next((p for p in self.players if p.destiny_membership_id == membership_id), None)
+            if player is None or membership_type not in ("3", "-1"):
                 raise PlatformError(1601)
-            body = self.profile_response(components, authorized=token is not None, fragments=True)
+            # Private components only for the owner's own token (Bungie's privacy).
+            authorized = token is not None and token.membership_id == player.bungie_membership_id
+            body = self.profile_response(components, authorized=authorized, fragments=True, player=player)
         return self._ok(body)
 
     def profile_response(
-        self, components: set[int], *, authorized: bool = True, fragments: bool = False
+        self, components: set[int], *, authorized: bool = True, fragments: bool = False, player: Player | None = None
     ) -> dict[str, Any]:
         """GetProfile's ``Response`` for these components, as the endpoint answers it (each
         instance's roll drawn from its definition). ``fragments``: each roll as the JSON
         bytes the endpoint serializes (fast), not as Python objects."""
         with self._lock:
             spec = self.current.items
-            body = self.player.profile(
+            body = (player or self.player).profile(
                 components,
                 authorized=authorized,
                 rolls=lambda i: roll(spec, i.item_hash, i.key),
@@ -759,27 +786,30 @@ class FakeBungie:
                 out.add(COMPONENT_NAMES[part.lower()])
         return out
 
-    def _action_body(self, request: Request) -> dict[str, Any]:
-        self._bearer(request, required=True)
+    def _action_body(self, request: Request) -> tuple[dict[str, Any], Player]:
+        """The action's JSON body and the player whose token sent it."""
+        token = self._bearer(request, required=True)
         try:
             body = orjson.loads(request.get_data())
         except orjson.JSONDecodeError:
             raise PlatformError(18) from None
         if not isinstance(body, dict):
             raise PlatformError(18)
-        if int(body.get("membershipType", 0)) != self.player.membership_type:
+        with self._lock:
+            player = self._player_of(token)
+        if int(body.get("membershipType", 0)) != player.membership_type:
             raise PlatformError(18, message_data=(("membershipType", str(body.get("membershipType"))),))
-        return body
+        return body, player
 
     def _ep_transfer(self, request: Request) -> Response:
-        body = self._action_body(request)
+        body, player = self._action_body(request)
         with self._lock:
             if self._limits:
                 now = time.monotonic()
-                if now - self._last_transfer < TRANSFER_INTERVAL:
+                if now - self._last_transfer.get(player.bungie_membership_id, 0.0) < TRANSFER_INTERVAL:
                     raise PlatformError(36, throttle_seconds=1)
-                self._last_transfer = now
-            self.player.transfer(
+                self._last_transfer[player.bungie_membership_id] = now
+            player.transfer(
                 item_hash=int(body.get("itemReferenceHash", 0)),
                 item_id=body.get("itemId"),
                 character_id=body.get("characterId"),
@@ -789,15 +819,15 @@ class FakeBungie:
         return self._ok(0)
 
     def _ep_equip(self, request: Request) -> Response:
-        body = self._action_body(request)
+        body, player = self._action_body(request)
         with self._lock:
-            self.player.equip(item_id=body.get("itemId"), character_id=body.get("characterId"))
+            player.equip(item_id=body.get("itemId"), character_id=body.get("characterId"))
         return self._ok(0)
 
     def _ep_pull(self, request: Request) -> Response:
-        body = self._action_body(request)
+        body, player = self._action_body(request)
         with self._lock:
-            self.player.pull_from_postmaster(
+            player.pull_from_postmaster(
                 item_hash=int(body.get("itemReferenceHash", 0)),
                 item_id=body.get("itemId"),
                 character_id=body.get("characterId"),
@@ -866,7 +896,10 @@ class FakeBungie:
         if action == "stats":
             return self.stats()
         if action == "player":
-            return self.player_state()
+            return self.player_state(int(body.get("number", 0)))
+        if action == "players":
+            with self._lock:
+                return {"players": [p.state() for p in self.players]}
         if action == "state":
             return self.state()
         if action == "alerts":

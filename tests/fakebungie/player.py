@@ -124,6 +124,19 @@ class OwnedItem:
         return out
 
 
+def _identity(number: int) -> dict[str, Any]:
+    """Player ``number``'s own ids (number 0: the demo player's constants above)."""
+    if number == 0:
+        return {}
+    return {
+        "destiny_membership_id": str(int(DESTINY_MEMBERSHIP_ID) + number),
+        "bungie_membership_id": str(int(BUNGIE_MEMBERSHIP_ID) + number),
+        "display_name": f"{DISPLAY_NAME}{number + 1}",
+        "_next_id": 6917529100000000000 + number * 100_000_000,
+        "characters": tuple((str(int(c[0]) + number * 10), *c[1:]) for c in CHARACTERS),
+    }
+
+
 @dataclass
 class Player:
     items: dict[str, OwnedItem] = field(default_factory=dict)
@@ -134,6 +147,7 @@ class Player:
     display_name: str = DISPLAY_NAME
     name_code: int = NAME_CODE
     _next_id: int = 6917529100000000000
+    characters: tuple[tuple[Any, ...], ...] = CHARACTERS
 
     @property
     def bungie_name(self) -> str:
@@ -141,7 +155,7 @@ class Player:
 
     @property
     def character_ids(self) -> list[str]:
-        return [c[0] for c in CHARACTERS]
+        return [c[0] for c in self.characters]
 
     def new_instance_id(self) -> str:
         self._next_id += 1
@@ -156,8 +170,11 @@ class Player:
         vault_items: int = 600,
         vault_capacity: int = 600,
         seed: int = 0,
+        number: int = 0,
     ) -> Player:
-        player = cls(vault_capacity=vault_capacity)
+        """``number``: which of a fake's several players (0, the demo player, by default):
+        player N > 0 has ids, characters and instance ids of its own, offset by N."""
+        player = cls(vault_capacity=vault_capacity, **_identity(number))
         rng = random.Random(f"player:{seed}")
         gear = [
             s for s in summaries if s.instanced and s.item_type in (ITEM_TYPE_WEAPON, ITEM_TYPE_ARMOR, ITEM_TYPE_GHOST)
@@ -167,7 +184,7 @@ class Player:
         for s in gear:
             by_bucket.setdefault(s.bucket_hash, []).append(s)
 
-        for char_id, _, class_type, *_ in CHARACTERS:
+        for char_id, _, class_type, *_ in player.characters:
             for pool in by_bucket.values():
                 fits = [s for s in pool if s.class_type in (class_type, 3)]
                 if not fits:
@@ -304,7 +321,7 @@ class Player:
             return
         if item.bucket_hash not in WEAPON_BUCKETS + ARMOR_BUCKETS + (GHOST,):
             raise PlatformError(1671)
-        class_type = next(c[2] for c in CHARACTERS if c[0] == char_id)
+        class_type = next(c[2] for c in self.characters if c[0] == char_id)
         if item.class_type not in (class_type, 3):
             raise PlatformError(1671)
         equipped = self.equipped(char_id)
@@ -483,7 +500,7 @@ class Player:
             }
             out["profileCurrencies"] = wrap({"items": [glimmer]}, private=True)
         if 200 in components:
-            out["characters"] = wrap({c[0]: self.character(c, now) for c in CHARACTERS})
+            out["characters"] = wrap({c[0]: self.character(c, now) for c in self.characters})
         if 201 in components:
             out["characterInventories"] = wrap(
                 {
