@@ -23,6 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 from locust import HttpUser, between, events, task
+from locust.clients import LocustHttpAdapter
+from urllib3.util.retry import Retry
 
 from bench.soak_checks import Move, action_message, mixed_tiles, page_facts
 from tests.fakebungie.items import ItemSpec
@@ -76,6 +78,12 @@ class SoakPlayer(HttpUser):
     def on_start(self) -> None:
         self.keys: list[str] = []
         self.account = ""
+        # As a browser does: a GET on a kept-alive connection the server has just closed
+        # (gunicorn keeps one 5 s; a player thinks 5-10 s) is sent once more, on a new one.
+        # Never a POST: a move is not repeated blindly.
+        retry = Retry(total=1, connect=1, read=1, status=0, other=0, allowed_methods=frozenset({"GET", "HEAD"}),
+                      raise_on_status=False)
+        self.client.mount("http://", LocustHttpAdapter(pool_manager=None, max_retries=retry))
         for _ in range(10):
             if self._log_in():
                 return
