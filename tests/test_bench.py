@@ -32,13 +32,13 @@ def test_the_quick_bench_prints_the_table_and_writes_json(tmp_path: Path) -> Non
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
-    for figure in ("S1", "S2", "S3", "S4", "S5", "P1", "P2", "P2f", "P2r", "P3", "L1", "P4"):
+    for figure in ("S1", "S2", "S3", "S4", "S5", "P1", "P2", "P2b", "P2f", "P2r", "P3", "L1", "P4"):
         assert f"| {figure} |" in done.stdout
     assert "not measured yet" not in done.stdout
     written = json.loads(results.read_text())
     assert written["mode"] == "quick"
     assert [f["id"] for f in written["figures"]] == [
-        "S1", "S2", "S3", "S4", "S5", "P1", "P2", "P2f", "P2r", "P3", "L1", "P4"
+        "S1", "S2", "S3", "S4", "S5", "P1", "P2", "P2b", "P2f", "P2r", "P3", "L1", "P4"
     ]
     s4 = next(f for f in written["figures"] if f["id"] == "S4")
     assert all(r["rows_written"] == r["expected_written"] for r in s4["data"]["dvr"])
