@@ -438,6 +438,17 @@ def test_throttling_during_a_transfer_is_waited_out_for_bungies_throttle_seconds
     assert len(waits) == 1 and "wait=1.00s" in waits[0]  # Bungie's hint, not the 0.5 s backoff
 
 
+def test_the_game_server_throttling_a_transfer_with_http_200_is_waited_out(client, player, synced):
+    item = vault_item(synced)
+    # ErrorCode 1672 (DestinyThrottledByGameServer) in an HTTP 200 answer, as Bungie sends it.
+    synced.app.misbehave("refuse", on="actions", count=1, code=1672)
+
+    response = client.post("/inventory/move/", {"item": item["key"], "to": TITAN}, follow=True)
+
+    assert f"Moved {name_of(item)} to your Titan." in said(response)
+    assert synced.app.stats()["counts"]["actions"] == 2
+
+
 def test_endless_throttling_is_said_after_backing_off(client, player, synced):
     item = vault_item(synced)
     synced.app.misbehave("throttle", on="actions", seconds=1)

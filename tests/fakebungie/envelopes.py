@@ -42,6 +42,7 @@ _MESSAGES: dict[int, tuple[str, str]] = {
     99: ("WebAuthRequired", "Please sign-in to continue."),  # rebuilt
     1601: ("DestinyAccountNotFound", "We were unable to find your Destiny account information."),  # rebuilt
     1620: ("DestinyCharacterNotFound", "The character you requested was not found."),  # rebuilt
+    1672: ("DestinyThrottledByGameServer", "The game server is busy right now. Please try again later."),  # rebuilt
     1623: ("DestinyItemNotFound", "The item requested was not found."),  # rebuilt
     1641: ("DestinyItemUniqueEquipRestricted", "You can only equip one exotic item of each kind at a time."),  # rebuilt
     1642: ("DestinyNoRoomInDestination", "There are no item slots available to transfer this item."),  # rebuilt
