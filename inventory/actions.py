@@ -36,7 +36,7 @@ from inventory.models import JournalAction
 from inventory.page import ANY_CLASS, CLASSES, ITEMS, display_name, item_views
 from inventory.profile import Destination, OwnedItem, Profile, ProfileOutOfStep
 from inventory.search import NOTE_KEYWORDS
-from inventory.snapshots import snapshot_load, snapshot_save
+from inventory.snapshots import forget_fresh, snapshot_load, snapshot_save
 from manifest.lookup import Definitions, definitions, lookup
 
 logger = logging.getLogger(__name__)
@@ -176,8 +176,11 @@ def _call(account: BungieAccount, path: str, body: dict[str, Any]) -> None:
         # No usable answer (a timeout, a 500, an HTML page): Bungie may or may not have
         # acted, and a POST is never retried. Say so rather than "refused".
         logger.warning("bungie action unanswered account=%s error=%s", account.pk, exc)
+        forget_fresh(account=account)  # "the page shows where your items are now": it asks Bungie
         raise _Refused(UNANSWERED, Outcome.UNANSWERED) from None
     except bungie.BungieError as exc:
+        if exc.error_code == Code.DestinyItemNotFound:
+            forget_fresh(account=account)  # "the page has been refreshed": the next one asks Bungie
         if exc.error_code in REFUSALS:
             raise _Refused(REFUSALS[exc.error_code], error=exc) from None
         logger.warning("bungie action failed account=%s error=%s", account.pk, exc)

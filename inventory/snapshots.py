@@ -78,6 +78,13 @@ def mark_fresh(*, account: BungieAccount, seconds: int) -> None:
         cache_or(lambda: cache.set(fresh_key(account), 1, timeout=seconds), None, what="saved profile")
 
 
+def forget_fresh(*, account: BungieAccount) -> None:
+    """The saved profile may no longer say where the player's items are (Bungie may have
+    acted on a move that got no answer, or an item was not where it said): the next page
+    asks Bungie."""
+    cache_or(lambda: cache.delete(fresh_key(account)), None, what="saved profile")
+
+
 def minted_from_cached(value: object) -> datetime | None:
     """A minted time as the cache holds it (an ISO string), or None."""
     if not isinstance(value, str):

@@ -696,6 +696,20 @@ def test_a_filter_typed_on_the_page_reuses_the_profile_bungie_gave_seconds_ago(c
     assert profile_calls(synced) == asked + 1
 
 
+def test_after_a_move_bungie_gave_no_answer_to_the_next_page_asks_bungie_again(client, player, synced, settings):
+    settings.PROFILE_REUSE_SECONDS = 30
+    item = vault_item(synced)
+    page_of(client)
+    synced.app.misbehave("error500", on="actions", count=1)  # Bungie may or may not have moved it
+    moved = client.post("/inventory/move/", {"item": item["key"], "to": TITAN})  # plain form: a redirect
+    asked = profile_calls(synced)
+
+    page = page_of(client, moved["Location"])  # the vault it sends back to
+
+    assert "tell whether that worked" in html.unescape(page)
+    assert profile_calls(synced) == asked + 1  # Bungie asked, not the saved profile, which may be wrong now
+
+
 def test_with_no_reuse_window_every_filter_asks_bungie(client, player, synced, settings):
     settings.PROFILE_REUSE_SECONDS = 0
     page_of(client)
