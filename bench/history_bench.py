@@ -52,6 +52,12 @@ from bin.stack import free_port
 AIM = 1.2  # storage ≤ 1.2x first + changes; P1, P2, S4 within 1.2x of their 1-version figures
 KEEP = 10  # the pruned history's length (prune_manifest --keep)
 CHART = ROOT / "docs" / "bench-history.svg"
+# The sync's reads and writes of the live rows (manifest/sync/orchestrate.py: `_store_table`'s
+# `Definition.objects.at(seq)` and `_retire`), explained at the last checkpoint.
+LIVE_READ = """SELECT hash, content_hash FROM manifest_definition WHERE (valid_to IS NULL OR valid_to > %(seq)s)
+    AND valid_from <= %(seq)s AND entity_type = 'DestinyInventoryItemDefinition' AND language = 'en'"""
+RETIRE = """UPDATE manifest_definition SET valid_to = %(seq)s + 1 WHERE entity_type = 'DestinyInventoryItemDefinition'
+    AND language = 'en' AND valid_to IS NULL AND valid_from <= %(seq)s AND hash = ANY(%(hashes)s)"""
 TABLE_SIZES = """SELECT pg_total_relation_size('manifest_definition'), pg_relation_size('manifest_definition'),
     pg_indexes_size('manifest_definition'),
     coalesce(pg_total_relation_size(nullif(reltoastrelid, 0)), 0), pg_database_size(current_database())
@@ -64,6 +70,7 @@ class Checkpoint:
     p1: dict[str, Any] = field(default_factory=dict)
     p2: dict[str, Any] = field(default_factory=dict)
     syncs: list[dict[str, Any]] = field(default_factory=list)  # the next versions' syncs, each with its baseline
+    plans: dict[str, str] = field(default_factory=dict)
 
 
 class History:
@@ -131,7 +138,7 @@ class History:
         for _ in range(5 if self.quick else 20):  # every cache warm for the new version
             get(session, page)
         times: dict[str, list[float]] = {"page": [], "ping": []}
-        for _ in range(5 if self.quick else 60):
+        for _ in range(5 if self.quick else 100):
             get(session, page + "?refresh=1")  # the profile stays seconds old, as in P2
             times["page"].append(get(session, page))
             times["ping"].append(get(session, ping))
@@ -158,6 +165,8 @@ class History:
                 if generation in self.checkpoints:
                     point = self.points[generation] = Checkpoint(generation, p1=self.p1(),
                                                                  p2=self.p2(session, page, ping))
+                    if generation == last:
+                        point.plans = self.explain()
                     for _ in range(self.weeks):
                         generation += 1
                         sync = self.sync(generation)
@@ -173,6 +182,21 @@ class History:
         finally:
             server.stop()
         self.pruned = self.prune()
+
+    def explain(self) -> dict[str, str]:
+        """EXPLAIN ANALYZE of the sync's live-row read and of a retire of 1% of the items
+        (rolled back): what a long history could slow down."""
+        seq = self.versions[-1]["seq"]
+        hashes = [int(h) for (h,) in self.db.conn.execute(
+            "SELECT hash FROM manifest_definition WHERE valid_to IS NULL AND language = 'en' "
+            "AND entity_type = 'DestinyInventoryItemDefinition' ORDER BY hash LIMIT %s",
+            (max(1, self.bench.items // 100),))]
+        plans = {}
+        for name, sql in (("live_read", LIVE_READ), ("retire", RETIRE)):
+            with self.db.conn.transaction(force_rollback=True):
+                rows = self.db.conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", {"seq": seq, "hashes": hashes})
+                plans[name] = "\n".join(row[0] for row in rows)
+        return plans
 
     def collectstatic(self) -> None:
         """As P2 does, unless P2 did it earlier in this run (~20 s saved in the quick run)."""
@@ -233,7 +257,11 @@ def figures_of(history: History) -> list[Figure]:
         n: {"p1": p.p1["median"] / points[first].p1["median"],
             "p2_p95": p.p2["page"]["p95"] / points[first].p2["page"]["p95"],
             "p2_p50": p.p2["page"]["p50"] / points[first].p2["page"]["p50"],
-            "s4": s4(p) / s4(points[first])}
+            "s4": s4(p) / s4(points[first]),
+            # The same, each over the baseline measured beside it: the machine's own drift divided out.
+            "p1_over_baseline": p.p1["median"] / p.p1["baseline_median"]
+                                / (points[first].p1["median"] / points[first].p1["baseline_median"]),
+            "s4_over_baseline": s4(p) / s4_base(p) / (s4(points[first]) / s4_base(points[first]))}
         for n, p in points.items()
     }
     storage = {n: versions[n - 1]["table_bytes"] / versions[n - 1]["first_plus_changes"] for n in points}
@@ -272,8 +300,12 @@ def figures_of(history: History) -> list[Figure]:
                  f"next {history.weeks} version(s)' syncs; " + "; ".join(
                      f"{n}: P1 {p.p1['median'] * 1000:.0f} ms, P2 p50/p95 {p.p2['page']['p50'] * 1000:.0f}/"
                      f"{p.p2['page']['p95'] * 1000:.0f} ms, S4 {s4(p):.2f} s (hash {s4_base(p):.2f} s)"
-                     for n, p in points.items()),
-            data={"checkpoints": {n: {"p1": p.p1, "p2": p.p2, "syncs": p.syncs} for n, p in points.items()},
+                     for n, p in points.items())
+                 + "; over the baseline beside each (one MGET + decode; download + SHA-256): " + ", ".join(
+                     f"{n}: P1 {r['p1_over_baseline']:.2f}x, S4 {r['s4_over_baseline']:.2f}x"
+                     for n, r in ratios.items() if n != first),
+            data={"checkpoints": {n: {"p1": p.p1, "p2": p.p2, "syncs": p.syncs, "plans": p.plans}
+                                  for n, p in points.items()},
                   "ratios": ratios},
         ),
     ]
