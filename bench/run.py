@@ -306,7 +306,7 @@ class Bench:
             self.machine = machine_info(self.db)
             steps: list[tuple[str, Callable[[], None]]] = [
                 ("S1", self.s1), ("S2", self.s2), ("S3", self.s3), ("S4", self.s4), ("S5", self.s5),
-                ("P1", self.p1), ("P2/P3", self.p2_p3), ("L1", self.l1), ("P4", self.p4),
+                ("P1", self.p1), ("P2/P3", self.p2_p3), ("L1", self.l1), ("P4", self.p4), ("P6", self.p6),
             ]
             only = self.only()
             for name, step in steps:
@@ -725,6 +725,12 @@ class Bench:
                  f"cold runs (ms): {', '.join(f'{c * 1000:.0f}' for c in cold)}",
             data={"runs": runs},
         ))
+
+    def p6(self) -> None:
+        """A long history, on a database of its own (`bench.history_bench`)."""
+        from bench.history_bench import p6
+
+        p6(self)
 
     def p4(self) -> None:
         if self.args.skip_p4 or self.quick:

@@ -5,6 +5,7 @@ No Django needed: ``python -m pytest -p no:django tests/test_fakebungie*.py``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -25,7 +26,9 @@ from tests.fakebungie.items import (
     TIER_BY_NAME,
     WEAPON_BUCKETS,
     load_legacy_table,
+    table_file,
     unsigned,
+    write_table,
 )
 from tests.support import free_port
 
@@ -284,6 +287,41 @@ def test_a_published_item_spec_changes_exactly_the_announced_items(fake: FakeBun
     differing = {int(h) for h in old.keys() & new.keys() if _without_index(old[h]) != _without_index(new[h])}
     assert differing == spec.changed_hashes()
     assert (len(spec.changed_hashes()), len(spec.added_hashes()), len(spec.removed_hashes())) == (6, 3, 3)
+
+
+def test_generation_zero_is_the_table_every_other_test_knows(tmp_path: Path) -> None:
+    # The bytes of these two tables as they were before generations existed.
+    digests = {
+        ItemSpec(count=300): "4b3f3b42512e1144334efee39ce043d7f1b2e84e3dbe9fc6a83116a7ce71ef2d",
+        ItemSpec(count=300, changed=0.02, added=0.01, removed=0.01):
+            "7df73dbfc544772dbe9d73c52d93cbb81f976e6d5b59b0416af9f8444544facf",
+    }
+    for spec, digest in digests.items():
+        assert spec.generation == 0 and "-g" not in spec.key()
+        write_table(spec, tmp_path / "table.json")
+        assert hashlib.sha256((tmp_path / "table.json").read_bytes()).hexdigest() == digest
+
+
+def test_each_generation_edits_the_one_before_by_exactly_its_step(fake: FakeBungieServer, tmp_path: Path) -> None:
+    owned = {i["item_hash"] for i in fake.app.player_state()["items"]}
+    tables = []
+    for generation in range(4):
+        r = requests.post(f"{fake.url}/__fake__/publish", json={"items": {"generation": generation}}, timeout=30)
+        assert r.json()["items"]["generation"] == generation
+        path = manifest(fake)["jsonWorldComponentContentPaths"]["en"][ITEM_TABLE]
+        tables.append(requests.get(fake.url + path, timeout=30).json())
+    for generation in range(1, 4):
+        old, new = tables[generation - 1], tables[generation]
+        spec = ItemSpec(count=300, generation=generation)
+        changed, added, removed = spec.edit()
+        assert (len(changed), len(added), len(removed)) == (3, 2, 2)  # 1%, 0.5%, 0.5% of 300
+        assert {int(h) for h in old.keys() - new.keys()} == removed
+        assert {int(h) for h in new.keys() - old.keys()} == added
+        assert {int(h) for h in old.keys() & new.keys() if old[h] != new[h]} == changed
+        assert owned <= {int(h) for h in new}  # the player's items are never removed
+        # Derived from the generation before, the same bytes as built item by item.
+        write_table(spec, tmp_path / "built.json", from_previous=False)
+        assert (tmp_path / "built.json").read_bytes() == table_file(spec).read_bytes()
 
 
 def _without_index(entry: dict[str, Any]) -> dict[str, Any]:

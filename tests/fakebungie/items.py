@@ -8,7 +8,10 @@ is written entry by entry to a cache file (never held in memory).
 
 ``ItemSpec(count, seed, changed, added, removed)`` describes a table *relative to the base
 table of the same count and seed*, so tests and benchmarks know exactly which hashes
-changed, appeared or disappeared between two published versions.
+changed, appeared or disappeared between two published versions. ``generation`` g > 0
+edits that table g times in succession (a long history: each generation is the one before
+with ``GENERATION_STEP`` of ``count`` changed, added and removed), and its cache file is
+derived from generation g-1's rather than built item by item.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +84,10 @@ WEAPON_STATS = (
 )
 ARMOR_STATS = (2996146975, 392767087, 1943323491, 1735777505, 144602215, 4244567218)
 POWER_STAT = 1935470627
+
+# One generation's edit of the one before (``ItemSpec.generation``), as fractions of
+# ``count``: a weekly patch's 1% of items changed, 0.5% added, 0.5% removed.
+GENERATION_STEP = {"changed": 0.01, "added": 0.005, "removed": 0.005}
 
 
 @functools.cache
@@ -162,6 +169,8 @@ class ItemSpec:
     ``changed``/``added``/``removed`` are fractions of ``count``: exactly
     ``round(count * fraction)`` items are changed/appended/dropped, relative to the base
     table of the same ``count`` and ``seed``. Changed and removed sets are disjoint.
+    ``generation`` g > 0 then edits that table g times over (`GENERATION_STEP` each,
+    deterministic from ``seed`` and g; see `_generation`).
     """
 
     count: int = 300
@@ -169,10 +178,13 @@ class ItemSpec:
     changed: float = 0.0
     added: float = 0.0
     removed: float = 0.0
+    generation: int = 0
 
     def __post_init__(self) -> None:
         if self.count < 1:
             raise ValueError("count must be >= 1")
+        if not isinstance(self.generation, int) or self.generation < 0:
+            raise ValueError("generation must be an integer >= 0")
         for name in ("changed", "added", "removed"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
@@ -201,36 +213,47 @@ class ItemSpec:
         every call differs from the one before (more items changed, a new block added,
         a different set removed). Past what a table of ``count`` can hold, it starts again
         from the base table plus one step."""
-        step = {"changed": changed, "added": added, "removed": removed}
-        grown = {name: round(getattr(self, name) + amount, 6) for name, amount in step.items()}
         try:
-            return ItemSpec(count=self.count, seed=self.seed, **grown)
+            return ItemSpec(count=self.count, seed=self.seed, changed=round(self.changed + changed, 6),
+                            added=round(self.added + added, 6), removed=round(self.removed + removed, 6))
         except ValueError:
-            return ItemSpec(count=self.count, seed=self.seed, **step)
+            return ItemSpec(count=self.count, seed=self.seed, changed=changed, added=added, removed=removed)
 
     def key(self) -> str:
-        return f"v{GENERATOR_VERSION}-n{self.count}-s{self.seed}-c{self.changed}-a{self.added}-r{self.removed}"
+        key = f"v{GENERATOR_VERSION}-n{self.count}-s{self.seed}-c{self.changed}-a{self.added}-r{self.removed}"
+        return f"{key}-g{self.generation}" if self.generation else key
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    # -- hash sets -----------------------------------------------------------------------
+    # -- hash sets (relative to the base table) -----------------------------------------
     def changed_hashes(self) -> frozenset[int]:
-        return frozenset(_all_hashes(self.seed, self.count, self.n_added)[i] for i in _changed_indexes(self))
+        live = set(_table_indexes(self))
+        return frozenset(_hashes(self)[i] for i in _change_counts(self) if i < self.count and i in live)
 
     def removed_hashes(self) -> frozenset[int]:
-        return frozenset(_all_hashes(self.seed, self.count, self.n_added)[i] for i in _removed_indexes(self))
+        live = set(_table_indexes(self))
+        return frozenset(_hashes(self)[i] for i in range(self.count) if i not in live)
 
     def added_hashes(self) -> frozenset[int]:
-        return frozenset(_all_hashes(self.seed, self.count, self.n_added)[self.count :])
+        return frozenset(_hashes(self)[i] for i in _table_indexes(self) if i >= self.count)
+
+    def edit(self) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
+        """Hashes (changed, added, removed) between generation g-1 and this one (g > 0)."""
+        if not self.generation:
+            raise ValueError("generation 0 is not an edit of a previous generation")
+        step, hashes = _generation(self), _hashes(self)
+        parts = (step.changed, step.added, step.removed)
+        changed, added, removed = (frozenset(hashes[i] for i in part) for part in parts)
+        return changed, added, removed
 
     def hashes(self) -> list[int]:
         """Every hash in the table, in table order."""
-        hashes = _all_hashes(self.seed, self.count, self.n_added)
+        hashes = _hashes(self)
         return [hashes[i] for i in _table_indexes(self)]
 
     def __len__(self) -> int:
-        return self.count - self.n_removed + self.n_added
+        return len(_table_indexes(self))
 
     # -- items ---------------------------------------------------------------------------
     def summaries(self) -> list[ItemSummary]:
@@ -277,6 +300,75 @@ def _all_hashes(seed: int, count: int, n_added: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _step_sizes(count: int) -> tuple[int, int, int]:
+    """Items (changed, added, removed) by each generation of a ``count``-item table."""
+    step = GENERATION_STEP
+    return round(count * step["changed"]), round(count * step["added"]), round(count * step["removed"])
+
+
+def _hashes(spec: ItemSpec) -> tuple[int, ...]:
+    """Hashes of every generator index the spec's table has ever used (later generations'
+    additions extend the same sequence, so a hash never changes with the generation)."""
+    return _all_hashes(spec.seed, spec.count, spec.n_added + spec.generation * _step_sizes(spec.count)[1])
+
+
+@dataclass(frozen=True)
+class _Generation:
+    """A generation's table (generator indexes in table order), how many times each index
+    has been changed since the base table, and its own edit of the generation before."""
+
+    live: tuple[int, ...]
+    changes: dict[int, int]
+    changed: frozenset[int]
+    added: tuple[int, ...]
+    removed: frozenset[int]
+
+
+@functools.lru_cache(maxsize=8)
+def _generation(spec: ItemSpec) -> _Generation:
+    """Generation g: generation g-1 with ``GENERATION_STEP`` of ``count`` changed (among its
+    live items), removed (among the rest, never an item the fake's large player owns, so
+    the vault stays the same page) and appended (new hashes), chosen by ``(seed, g)``."""
+    if not spec.generation:
+        return _Generation(
+            live=tuple(_table_indexes(spec)),
+            changes=dict.fromkeys(_changed_indexes(spec), 1),
+            changed=_changed_indexes(spec),
+            added=tuple(range(spec.count, spec.count + spec.n_added)),
+            removed=_removed_indexes(spec),
+        )
+    before = _generation(replace(spec, generation=spec.generation - 1))
+    n_changed, n_added, n_removed = _step_sizes(spec.count)
+    rng = random.Random(f"{spec.seed}:generation:{spec.generation}")
+    changed = frozenset(rng.sample(before.live, n_changed))
+    kept = _players_items(replace(spec, generation=0))
+    removed = frozenset(rng.sample([i for i in before.live if i not in changed and i not in kept], n_removed))
+    first = spec.count + spec.n_added + (spec.generation - 1) * n_added
+    added = tuple(range(first, first + n_added))
+    changes = dict(before.changes)
+    for i in changed:
+        changes[i] = changes.get(i, 0) + 1
+    live = tuple(i for i in before.live if i not in removed) + added
+    return _Generation(live=live, changes=changes, changed=changed, added=added, removed=removed)
+
+
+@functools.lru_cache(maxsize=4)
+def _players_items(spec: ItemSpec) -> frozenset[int]:
+    """Generator indexes of the items the fake's first player owns at its largest profile
+    (``--profile-size large``; a smaller vault owns a prefix of the same picks)."""
+    from .player import PROFILE_SIZES, Player  # late: player builds on this module
+
+    size = PROFILE_SIZES["large"]
+    player = Player.generate(spec.summaries(), vault_items=size, vault_capacity=size)
+    index = _hash_to_index(spec)
+    return frozenset(index[i.item_hash] for i in player.items.values())
+
+
+@functools.lru_cache(maxsize=32)
+def _change_counts(spec: ItemSpec) -> dict[int, int]:
+    return _generation(spec).changes if spec.generation else dict.fromkeys(_changed_indexes(spec), 1)
+
+
 @functools.lru_cache(maxsize=32)
 def _changed_indexes(spec: ItemSpec) -> frozenset[int]:
     rng = random.Random(f"{spec.seed}:changed")
@@ -292,6 +384,8 @@ def _removed_indexes(spec: ItemSpec) -> frozenset[int]:
 
 @functools.lru_cache(maxsize=32)
 def _table_indexes(spec: ItemSpec) -> list[int]:
+    if spec.generation:
+        return list(_generation(spec).live)
     removed = _removed_indexes(spec)
     base = [i for i in range(spec.count) if i not in removed]
     return base + list(range(spec.count, spec.count + spec.n_added))
@@ -299,13 +393,13 @@ def _table_indexes(spec: ItemSpec) -> list[int]:
 
 @functools.lru_cache(maxsize=32)
 def _hash_to_index(spec: ItemSpec) -> dict[int, int]:
-    hashes = _all_hashes(spec.seed, spec.count, spec.n_added)
+    hashes = _hashes(spec)
     return {hashes[i]: i for i in _table_indexes(spec)}
 
 
 @functools.lru_cache(maxsize=32)
 def _summaries(spec: ItemSpec) -> tuple[ItemSummary, ...]:
-    hashes = _all_hashes(spec.seed, spec.count, spec.n_added)
+    hashes = _hashes(spec)
     out = []
     for position, i in enumerate(_table_indexes(spec)):
         row = orjson.loads(_source_rows()[i % len(_source_rows())])
@@ -358,7 +452,7 @@ def build_item(spec: ItemSpec, gen_index: int, position: int, lang: str = "en") 
     from . import plugs  # late: plugs builds on this module
     rows = _source_rows()
     item: dict[str, Any] = orjson.loads(rows[gen_index % len(rows)])
-    item_hash = _all_hashes(spec.seed, spec.count, spec.n_added)[gen_index]
+    item_hash = _hashes(spec)[gen_index]
     rng = random.Random(f"{spec.seed}:{gen_index}")
     bucket, item_type = _bucket_and_type(item)
     is_weapon = item_type == ITEM_TYPE_WEAPON
@@ -468,7 +562,7 @@ def build_item(spec: ItemSpec, gen_index: int, position: int, lang: str = "en") 
     if not item.get("plug"):
         _presentation(item, props, gen_index)
 
-    if gen_index in _changed_indexes(spec):
+    for _ in range(_change_counts(spec).get(gen_index, 0)):
         _apply_change(item)
     _prune(item, _spec_schema("Destiny.Definitions.DestinyInventoryItemDefinition"))
     return item
@@ -650,8 +744,12 @@ def table_file(spec: ItemSpec, lang: str = "en") -> Path:
     return path
 
 
-def write_table(spec: ItemSpec, path: Path, lang: str = "en") -> None:
-    """Stream the table as compact JSON ``{"<hash>":{...},...}``, one entry at a time."""
+def write_table(spec: ItemSpec, path: Path, lang: str = "en", *, from_previous: bool = True) -> None:
+    """Stream the table as compact JSON ``{"<hash>":{...},...}``, one entry at a time; a
+    later generation from the previous generation's file unless ``from_previous`` is off."""
+    if spec.generation and from_previous:
+        _derive_table(spec, path, lang)
+        return
     with open(path, "wb", buffering=1 << 20) as out:
         out.write(b"{")
         first = True
@@ -661,4 +759,38 @@ def write_table(spec: ItemSpec, path: Path, lang: str = "en") -> None:
             first = False
             out.write(b'"%d":' % item["hash"])
             out.write(orjson.dumps(item))
+        out.write(b"}")
+
+
+def _derive_table(spec: ItemSpec, path: Path, lang: str) -> None:
+    """Generation g's table from generation g-1's cached file, the same bytes as building
+    it item by item: unchanged entries copied as they are, changed ones edited once more
+    (`_apply_change`), removed ones left out, added ones built. A second or two for the
+    full-size table, where building every item takes several times that."""
+    before = replace(spec, generation=spec.generation - 1)
+    old = table_file(before, lang).read_bytes()
+    step, hashes, order = _generation(spec), _hashes(spec), _table_indexes(before)
+    with open(path, "wb", buffering=1 << 20) as out:
+        out.write(b"{")
+        first = True
+        start = 1  # the first entry's key, after the opening brace
+        for n, gen_index in enumerate(order):
+            key = b'"%d":' % hashes[gen_index]
+            if not old.startswith(key, start):
+                raise ValueError(f"{path.name}: the previous generation's file is not in table order")
+            # An entry ends where the next key begins (entries are compact, in table order).
+            end = old.find(b',"%d":{' % hashes[order[n + 1]], start) if n + 1 < len(order) else len(old) - 1
+            if gen_index not in step.removed:
+                body = old[start + len(key) : end]
+                if gen_index in step.changed:
+                    item = orjson.loads(body)
+                    _apply_change(item)
+                    body = orjson.dumps(item)
+                out.write(key + body if first else b"," + key + body)
+                first = False
+            start = end + 1
+        for position, gen_index in enumerate(step.added, start=len(order) - len(step.removed)):
+            item = build_item(spec, gen_index, position, lang)
+            out.write((b'"%d":' if first else b',"%d":') % item["hash"] + orjson.dumps(item))
+            first = False
         out.write(b"}")
