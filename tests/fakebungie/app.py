@@ -8,13 +8,14 @@ it from Python (``fake.publish()``, ``fake.misbehave()``, ...) or over HTTP
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import logging
 import secrets
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -137,8 +138,17 @@ class FakeBungie:
         vault_items: int | None = None,
         player_seed: int = 0,
         players: int = 1,
+        profile_latency: float = 0.0,
+        cache_profiles: bool = False,
     ) -> None:
         self._lock = threading.RLock()
+        # Bungie's GetProfile takes ~100-200 ms; the fake answers at once unless asked
+        # (the players bench, P5). Slept outside the lock: concurrent players wait together.
+        self.profile_latency = profile_latency
+        # Many large players (P5): a player's GetProfile body kept while their items are
+        # unchanged, sent again with fresh timestamps (drawing 1,200 rolls is ~90 ms, and
+        # keeping every player's rolls ~25 MB each).
+        self._profile_bodies: dict[str, tuple[Hashable, bytes, bytes]] | None = {} if cache_profiles else None
         self.api_key = api_key
         self.client_id = client_id
         self.client_secret = client_secret
@@ -176,6 +186,7 @@ class FakeBungie:
         ]
         self.player = self.players[0]
         self._by_member = {p.bungie_membership_id: p for p in self.players}
+        self._by_destiny = {p.destiny_membership_id: p for p in self.players}
         self._logins = 0
 
     # ==================================================================================
@@ -538,6 +549,10 @@ class FakeBungie:
     def _json(body: Any, status: int = 200) -> Response:
         return Response(orjson.dumps(body), status, content_type="application/json; charset=utf-8")
 
+    @staticmethod
+    def _json_bytes(data: bytes) -> Response:
+        return Response(data, 200, content_type="application/json; charset=utf-8")
+
     def _ok(self, payload: Any) -> Response:
         return self._json(success_body(payload))
 
@@ -750,14 +765,32 @@ class FakeBungie:
         if not components:
             raise PlatformError(18, message_data=(("components", "At least one component is required"),))
         token = self._bearer(request, required=False)
+        if self.profile_latency:
+            time.sleep(self.profile_latency)
         with self._lock:
-            player = next((p for p in self.players if p.destiny_membership_id == membership_id), None)
+            player = self._by_destiny.get(membership_id)
             if player is None or membership_type not in ("3", "-1"):
                 raise PlatformError(1601)
             # Private components only for the owner's own token (Bungie's privacy).
             authorized = token is not None and token.membership_id == player.bungie_membership_id
+            if self._profile_bodies is not None:
+                return self._json_bytes(self._cached_profile(player, components, authorized=authorized))
             body = self.profile_response(components, authorized=authorized, fragments=True, player=player)
         return self._ok(body)
+
+    def _cached_profile(self, player: Player, components: set[int], *, authorized: bool) -> bytes:
+        """GetProfile's whole answer for ``player``: the kept body when the item table and
+        every item's place are as when it was drawn, with this moment's timestamps."""
+        assert self._profile_bodies is not None
+        key = (id(self.current.items), frozenset(components), authorized, player.fingerprint())
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+        kept = self._profile_bodies.get(player.bungie_membership_id)
+        if kept is not None and kept[0] == key:
+            return kept[2].replace(kept[1], now)
+        body = self.profile_response(components, authorized=authorized, fragments=True, player=player)
+        data = orjson.dumps(success_body(body))
+        self._profile_bodies[player.bungie_membership_id] = (key, body["responseMintedTimestamp"].encode(), data)
+        return data
 
     def profile_response(
         self, components: set[int], *, authorized: bool = True, fragments: bool = False, player: Player | None = None
