@@ -51,6 +51,12 @@ PROFILE_LATENCY = 0.150  # seconds: Bungie's GetProfile, roughly
 THINK_SECONDS = 10.0  # a player's mean time between pages
 AIM_PLAYERS = 400
 SATURATION_PLAYERS = 16  # closed-loop players: more than gunicorn's 5 workers x 2 threads
+# The full run: open-loop steps (players), new players' logins a second, seconds of settle
+# after a step's logins, of each closed loop's window and of each open step's window, and
+# the bound on the bench's whole wall time (the steps stop before passing it).
+STEPS = [50, 100, 200, 300, 400, 500, 600, 700, 800]
+RATE, SETTLE, SHORT_WINDOW, WINDOW = 6.0, 10.0, 30.0, 60.0
+BOUND_SECONDS = 13.3 * 60
 PAGES = ("vault", "filter", "item")
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -330,19 +336,21 @@ def players_stack(bench: Bench, *, max_players: int) -> Iterator[Players]:
 def players_figures(bench: Bench) -> list[Figure]:
     """P5 and P5s (see the module docstring)."""
     quick = bench.quick
-    open_steps = [1, 5] if quick else [50, 100, 200, 300, 400, 500, 600, 700, 800]
+    open_steps = [1, 5] if quick else STEPS
     think = 2.0 if quick else THINK_SECONDS
-    short, window = (3.0, 5.0) if quick else (30.0, 60.0)
-    deadline = bench.started + 13.3 * 60  # the full run's wall-time bound (monotonic)
+    short, window = (3.0, 5.0) if quick else (SHORT_WINDOW, WINDOW)
+    deadline = bench.started + BOUND_SECONDS  # monotonic
     with players_stack(bench, max_players=max(open_steps)) as stack:
         crowd = 3 if quick else SATURATION_PLAYERS
         bench.log(f"P5: closed loops (no think time): one player, then {crowd} (saturation)")
-        one, saturated = Load(stack, [1, crowd], rate=crowd, settle=3, window=short, think=0).run()
+        one, saturated = Load(stack, [1, crowd], rate=crowd, settle=3 if quick else SETTLE, window=short,
+                              think=0).run()
         bench.log("P5: the cost of a vault page and of /__ping__")
         vault = Load(stack, [1], rate=1, settle=3, window=short / 2, think=0, pages="vault").run()[0]
         ping = stack.ping(2.0 if quick else 10.0)
         limit = 2 * one["pages"]["all"]["p95_ms"]
-        load = Load(stack, open_steps, rate=5 if quick else 8, settle=2 if quick else 8, window=window, think=think)
+        load = Load(stack, open_steps, rate=5 if quick else RATE, settle=2 if quick else SETTLE, window=window,
+                    think=think)
         stopped: list[str] = []
 
         def carry_on(results: list[dict[str, Any]]) -> bool:

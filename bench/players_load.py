@@ -14,6 +14,8 @@ loop), in turn:
   fetched, reused);
 * an item opened: ``/inventory/item/<id>/``, the page the vault's tiles link to.
 
+Each page on a new connection (``Connection: close``), in the closed loops too.
+
 No moves: Bungie's limits pace those, not DVR. The number of players follows
 ``$P5_STEPS`` (a `LoadTestShape`: each step adds players at ``$P5_RATE`` a second, then
 holds for the settle and the window, `bench.players_bench.schedule`). Every request
@@ -41,7 +43,10 @@ PAGES = ("vault",) if os.environ.get("P5_PAGES") == "vault" else ("vault", "filt
 STEPS = schedule([int(n) for n in os.environ.get("P5_STEPS", "1").split(",")],
                  rate=float(os.environ.get("P5_RATE", "10")), settle=float(os.environ.get("P5_SETTLE", "5")),
                  window=float(os.environ.get("P5_WINDOW", "60")))
-RELOAD = {"Cache-Control": "max-age=0"}
+# Every page on a new connection: pages ~10 s apart outlive gunicorn's keep-alive (5 s),
+# and the closed loops (the baseline) are sent the same way, like for like.
+CLOSE = {"Connection": "close"}
+RELOAD = {**CLOSE, "Cache-Control": "max-age=0"}
 TAIL = 15.0
 _out = open(os.environ.get("P5_OUT", "var/p5-requests.jsonl"), "a", buffering=1)  # open for the run
 
@@ -74,11 +79,11 @@ class Player(HttpUser):
         if kind == "vault":
             self._get("/inventory/", "vault", RELOAD)
         elif kind == "filter":
-            self._get(f"/inventory/?q={random.choice(FILTERS)}", "filter", HTMX)
+            self._get(f"/inventory/?q={random.choice(FILTERS)}", "filter", {**CLOSE, **HTMX})
         elif self.keys:
-            self._get(f"/inventory/item/{random.choice(self.keys)}/", "item")
+            self._get(f"/inventory/item/{random.choice(self.keys)}/", "item", CLOSE)
 
-    def _get(self, path: str, name: str, headers: dict[str, str] | None = None) -> None:
+    def _get(self, path: str, name: str, headers: dict[str, str]) -> None:
         with self.client.get(path, name=name, headers=headers, allow_redirects=False, catch_response=True) as r:
             if r.status_code != 200:
                 r.failure(f"HTTP {r.status_code}")
