@@ -5,7 +5,8 @@ gunicorn.conf.py's defaults and DEBUG off, two qclusters, a Redis of its own, th
 database URL with ``_players`` appended, created fresh and dropped after) with its own fake
 Bungie.net: the bench's item table, every player the large profile (~1,200 items),
 GetProfile answered after ``PROFILE_LATENCY`` as Bungie's is, and each player's body kept
-while their items are unchanged (``--cache-profiles``: the fake's own cost stays small).
+while their items are unchanged, one roll per item hash drawn ahead (``--cache-profiles``:
+the fake's own cost stays small and out of the measured windows).
 Then, with locust (bench/players_load.py; headless, bounded, loopback):
 
 1. one player in a closed loop (no think time): each page kind's p50/p95, the baseline;
@@ -287,9 +288,19 @@ class Players:
         stack_start(self.supervisor, self.env, port=port, fake_port=fake_port, redis_port=redis_port,
                     fake_args=("--items", str(bench.items), "--profile-size", "large", "--players", str(max_players),
                                "--profile-latency", str(PROFILE_LATENCY), "--cache-profiles"))
+        self._wait_for_rolls()
         pids = {p.name: p.pid for p in self.supervisor.processes}
         self.meter = Meter({"gunicorn": [pids["web"]], "fake": [pids["fake-bungie"]], "redis": [pids["redis"]],
                             "qclusters": [pids["worker-1"], pids["worker-2"]]}, self.database_url)
+
+    def _wait_for_rolls(self, seconds: float = 300) -> None:
+        """Until the fake has drawn every roll its players' items need (in the background
+        from its start; with 33,000 items, ~20 s): none is drawn during a measurement."""
+        deadline = time.monotonic() + seconds
+        while not requests.get(f"{self.fake}/__fake__/state", timeout=30).json()["rolls_drawn"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the fake did not draw its players' rolls within {seconds:.0f} s")
+            time.sleep(1)
 
     def stop(self) -> None:
         from bench.run import drop_database

@@ -977,9 +977,11 @@ def test_profile_latency_delays_getprofile_without_holding_up_other_requests() -
 
 
 def test_cached_profiles_are_the_drawn_body_with_fresh_timestamps_until_an_item_moves() -> None:
-    """``cache_profiles`` (many large players): the kept body is what drawing it again gives,
-    only the timestamps new; a move draws it again."""
+    """``cache_profiles`` (many large players): the kept body is what drawing it again gives
+    (one roll per item hash), only the timestamps new; a move draws it again."""
     with FakeBungieServer(cache_profiles=True) as cached:
+        while not requests.get(f"{cached.url}/__fake__/state", timeout=30).json()["rolls_drawn"]:
+            time.sleep(0.05)  # bounded by the pytest timeout
         token = cached.app.issue_token()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
 
@@ -991,7 +993,7 @@ def test_cached_profiles_are_the_drawn_body_with_fresh_timestamps_until_an_item_
 
         first, again = profile(), profile()
         drawn = orjson.loads(orjson.dumps(cached.app.profile_response(
-            {int(c) for c in ALL_COMPONENTS.split(",")}, fragments=True)))
+            {int(c) for c in ALL_COMPONENTS.split(",")}, fragments=True, shared_rolls=True)))
         assert undated(first) == undated(again) == undated(drawn)
         assert again["responseMintedTimestamp"] >= first["responseMintedTimestamp"]
         player = cached.app.player

@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile-latency", type=float, default=0.0, metavar="SECONDS",
                         help="GetProfile answers this much later, as Bungie's do (default 0: at once)")
     parser.add_argument("--cache-profiles", action="store_true",
-                        help="keep each player's GetProfile body while their items are unchanged (many large players)")
+                        help="many large players cheaply: each player's GetProfile body kept while their items "
+                             "are unchanged, one roll per item hash")
     parser.add_argument("--redirect-uri", default="http://127.0.0.1:8000/oauth/callback/")
     parser.add_argument("--api-key", default="fake-api-key")
     parser.add_argument("--client-id", default="12345")

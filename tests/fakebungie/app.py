@@ -31,7 +31,7 @@ from .envelopes import PlatformError, error_body, success_body
 from .faults import Fault, classify
 from .items import GENERAL_VAULT, ItemSpec, table_file
 from .player import PROFILE_SIZES, Player
-from .plugs import roll
+from .plugs import Roll, roll
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,9 @@ URLS = Map(
 )
 
 
+SHARED_ROLL = "shared"  # the instance id every copy's roll is drawn for, with ``cache_profiles``
+
+
 class FakeBungie:
     """The fake Bungie.net. Call it as a WSGI app; drive it with the methods below."""
 
@@ -146,9 +149,11 @@ class FakeBungie:
         # (the players bench, P5). Slept outside the lock: concurrent players wait together.
         self.profile_latency = profile_latency
         # Many large players (P5): a player's GetProfile body kept while their items are
-        # unchanged, sent again with fresh timestamps (drawing 1,200 rolls is ~90 ms, and
-        # keeping every player's rolls ~25 MB each).
+        # unchanged, sent again with fresh timestamps, and each item hash's roll drawn once
+        # for every copy and player (drawing a player's 1,200 rolls is ~90 ms under the lock,
+        # and keeping every player's rolls ~25 MB each).
         self._profile_bodies: dict[str, tuple[Hashable, bytes, bytes]] | None = {} if cache_profiles else None
+        self._shared_rolls: dict[tuple[ItemSpec, int], Roll] = {}
         self.api_key = api_key
         self.client_id = client_id
         self.client_secret = client_secret
@@ -187,6 +192,13 @@ class FakeBungie:
         self.player = self.players[0]
         self._by_member = {p.bungie_membership_id: p for p in self.players}
         self._by_destiny = {p.destiny_membership_id: p for p in self.players}
+        # Every roll the players' items need, drawn in the background from the start (~2 ms
+        # each, thousands): not under the lock when each player's first GetProfile comes.
+        self._rolls_drawn = threading.Event()
+        if cache_profiles:
+            hashes = sorted({i.item_hash for p in self.players for i in p.items.values() if i.instanced})
+            threading.Thread(target=self._draw_rolls, args=(spec, hashes), name="fakebungie-rolls",
+                             daemon=True).start()
         self._logins = 0
 
     # ==================================================================================
@@ -388,6 +400,7 @@ class FakeBungie:
                 "flap": self._flap,
                 "table_404_after_publish": self._table_404_after_publish,
                 "limits": self._limits,
+                "rolls_drawn": self._rolls_drawn.is_set(),  # ``cache_profiles``: all drawn ahead
             }
 
     @staticmethod
@@ -787,26 +800,44 @@ class FakeBungie:
         kept = self._profile_bodies.get(player.bungie_membership_id)
         if kept is not None and kept[0] == key:
             return kept[2].replace(kept[1], now)
-        body = self.profile_response(components, authorized=authorized, fragments=True, player=player)
+        body = self.profile_response(components, authorized=authorized, fragments=True, player=player,
+                                     shared_rolls=True)
         data = orjson.dumps(success_body(body))
         self._profile_bodies[player.bungie_membership_id] = (key, body["responseMintedTimestamp"].encode(), data)
         return data
 
     def profile_response(
-        self, components: set[int], *, authorized: bool = True, fragments: bool = False, player: Player | None = None
+        self, components: set[int], *, authorized: bool = True, fragments: bool = False, player: Player | None = None,
+        shared_rolls: bool = False,
     ) -> dict[str, Any]:
         """GetProfile's ``Response`` for these components, as the endpoint answers it (each
         instance's roll drawn from its definition). ``fragments``: each roll as the JSON
-        bytes the endpoint serializes (fast), not as Python objects."""
+        bytes the endpoint serializes (fast), not as Python objects. ``shared_rolls``: one
+        roll per item hash, whatever the instance (``cache_profiles``)."""
         with self._lock:
             spec = self.current.items
             body = (player or self.player).profile(
                 components,
                 authorized=authorized,
-                rolls=lambda i: roll(spec, i.item_hash, i.key),
+                rolls=(lambda i: self._shared_roll(spec, i.item_hash)) if shared_rolls
+                else lambda i: roll(spec, i.item_hash, i.key),
                 fragments=fragments,
             )
         return body
+
+    def _draw_rolls(self, spec: ItemSpec, hashes: list[int]) -> None:
+        for item_hash in hashes:
+            with self._lock:
+                self._shared_roll(spec, item_hash)
+        self._rolls_drawn.set()
+
+    def _shared_roll(self, spec: ItemSpec, item_hash: int) -> Roll:
+        """The one roll of ``item_hash`` every copy shares (``shared_rolls``), kept for good:
+        a few thousand item hashes, not one roll per instance of every player."""
+        kept = self._shared_rolls.get((spec, item_hash))
+        if kept is None:
+            kept = self._shared_rolls[(spec, item_hash)] = roll(spec, item_hash, SHARED_ROLL)
+        return kept
 
     @staticmethod
     def _components(raw: str) -> set[int]:
