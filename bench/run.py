@@ -19,6 +19,9 @@ own functions; P2 interleaves the page with a trivial view and with GetProfile a
 L1 (`bench.loadout_bench`) applies a 10-item loadout with the fake's real limits on (one
 TransferItem a second per account) and DVR's production pacing, in a child process against
 the bench's fake and database: its time, and the Bungie calls made beside the fewest needed.
+
+P5 (`bench.players_bench`) runs many players at once with locust on `make soak`'s production
+shape (a database of its own: the bench's name with ``_players``), beside one player alone.
 """
 
 from __future__ import annotations
@@ -306,7 +309,8 @@ class Bench:
             self.machine = machine_info(self.db)
             steps: list[tuple[str, Callable[[], None]]] = [
                 ("S1", self.s1), ("S2", self.s2), ("S3", self.s3), ("S4", self.s4), ("S5", self.s5),
-                ("P1", self.p1), ("P2/P3", self.p2_p3), ("L1", self.l1), ("P4", self.p4), ("P6", self.p6),
+                ("P1", self.p1), ("P2/P3", self.p2_p3), ("L1", self.l1), ("P4", self.p4), ("P5/P5s", self.p5),
+                ("P6", self.p6),
             ]
             only = self.only()
             for name, step in steps:
@@ -687,6 +691,12 @@ class Bench:
                  f"cluster runs, timed in a child process",
             data=result,
         ))
+
+    def p5(self) -> None:
+        """Many players at once, on the production shape (bench/players_bench.py)."""
+        from bench.players_bench import players_figures
+
+        self.figures.extend(players_figures(self))
 
     def p3(self, env: dict[str, str], session: requests.Session, page: str,
            bungie: requests.Session, profile: str) -> None:

@@ -90,6 +90,19 @@ def wait_for_redis(port: int, seconds: float = 30) -> None:
             time.sleep(0.2)
 
 
+def stack_start(supervisor: Supervisor, env: dict[str, str], *, port: int, fake_port: int, redis_port: int,
+                fake_args: tuple[str, ...]) -> None:
+    """The production shape on ``env``'s (fresh) database: a Redis of its own on
+    ``redis_port`` (no persistence; never the machine's shared one), then ``prod_start``
+    (the fake with ``fake_args``, gunicorn, two qclusters) and the manifest synced once.
+    Also what P5 (bench/players_bench.py) measures."""
+    supervisor.start("redis", [REDIS_SERVER, "--port", str(redis_port), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no"], env)
+    wait_for_redis(redis_port)
+    prod_start(supervisor, env, port=port, clusters=2, fake_port=fake_port, fake_args=fake_args)
+    supervisor.run([PYTHON, "manage.py", "refresh_manifest"], env)
+
+
 class Chaos:
     """The soak's timeline, each part a thread that ends by itself at the deadline."""
 
@@ -313,12 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     supervisor.say(f"{options.players} players for {options.minutes:g} min; processes' output in {out / 'soak.log'}")
     try:
         fresh_database(options.database_url)
-        supervisor.start("redis", [REDIS_SERVER, "--port", str(redis_port), "--bind", "127.0.0.1",
-                                   "--save", "", "--appendonly", "no"], env)
-        wait_for_redis(redis_port)
-        prod_start(supervisor, env, port=port, clusters=2, fake_port=fake_port,
-                   fake_args=("--players", str(options.players)))
-        supervisor.run([PYTHON, "manage.py", "refresh_manifest"], env)
+        stack_start(supervisor, env, port=port, fake_port=fake_port, redis_port=redis_port,
+                    fake_args=("--players", str(options.players)))
         chaos = Chaos(supervisor, fake, seconds=seconds, publish_seconds=options.publish_seconds,
                       fault_rate=options.fault_rate, redis_port=redis_port)
         locust_env = {**os.environ, "SOAK_FAKE_URL": fake, "SOAK_OUT": str(out / "players.json")}

@@ -19,21 +19,16 @@ import threading
 import time
 from collections import Counter
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import requests
 from locust import HttpUser, between, events, task
-from locust.clients import LocustHttpAdapter
-from urllib3.util.retry import Retry
 
+from bench.player_client import FILTERS, HTMX, browser_retries, oauth_log_in, plain_http
 from bench.soak_checks import Move, action_message, mixed_tiles, page_facts
 from tests.fakebungie.items import ItemSpec
 
 FAKE_URL = os.environ.get("SOAK_FAKE_URL", "http://127.0.0.1:8765")
 OUT = os.environ.get("SOAK_OUT", "var/soak/players.json")
-FILTERS = ("", "is:weapon", "is:armor", "is:exotic", "is:legendary", "-is:exotic", "is:kinetic", "is:ghost",
-           "is:weapon is:solar", "is:titan or is:hunter", "power:>1900")
-HTMX = {"HX-Request": "true"}
 _MOVE_FORM = re.compile(
     r'<form method="post" action="/inventory/move/"[^>]*>.*?name="csrfmiddlewaretoken" value="([^"]+)">'
     r'<input type="hidden" name="item" value="([^"]+)"><input type="hidden" name="to" value="([^"]+)">', re.S)
@@ -78,37 +73,17 @@ class SoakPlayer(HttpUser):
     def on_start(self) -> None:
         self.keys: list[str] = []
         self.account = ""
-        # As a browser does: a GET on a kept-alive connection the server has just closed
-        # (gunicorn keeps one 5 s; a player thinks 5-10 s) is sent once more, on a new one.
-        # Never a POST: a move is not repeated blindly.
-        retry = Retry(total=1, connect=1, read=1, status=0, other=0, allowed_methods=frozenset({"GET", "HEAD"}),
-                      raise_on_status=False)
-        self.client.mount("http://", LocustHttpAdapter(pool_manager=None, max_retries=retry))
+        browser_retries(self.client)
         for _ in range(10):
             if self._log_in():
                 return
         raise RuntimeError("could not log in ten times running")
 
     def _plain_http(self) -> None:
-        """DVR's cookies are Secure (DEBUG off) and the soak speaks plain http on loopback:
-        kept as if they were not, so the session and CSRF cookies go back."""
-        for cookie in self.client.cookies:
-            cookie.secure = False
+        plain_http(self.client)
 
     def _log_in(self) -> bool:
-        start = self.client.get("/login/?next=/inventory/", allow_redirects=False, name="/login/")
-        self._plain_http()
-        authorize = start.headers.get("Location", "")
-        if start.status_code != 302 or "/OAuth/Authorize" not in authorize:
-            with _lock:
-                seen["login_failures"] += 1
-            return False
-        params = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
-        approved = requests.post(f"{FAKE_URL}/en/OAuth/Authorize", data={**params, "approve": "1"},
-                                 allow_redirects=False, timeout=30)
-        back = self.client.get(approved.headers["Location"], allow_redirects=False, name="/oauth/callback/")
-        self._plain_http()
-        ok = back.status_code == 302 and "/login/" not in back.headers.get("Location", "")
+        ok = oauth_log_in(self.client, FAKE_URL)
         with _lock:
             seen["logins" if ok else "login_failures"] += 1
         return ok

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.postgres_only
-@pytest.mark.timeout(300)  # a hang guard: the quick run measures P2f, P2r and a short history (P6) too
+@pytest.mark.timeout(480)  # a hang guard: P2f and P2r, P5's stack, a short history (P6)
 def test_the_quick_bench_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     # A database of its own beside the test database (the bench drops and creates it),
     # and the tests' Redis database for the cache, under a key prefix of the run's own.
@@ -28,18 +28,18 @@ def test_the_quick_bench_prints_the_table_and_writes_json(tmp_path: Path) -> Non
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--database-url", database_url,
          "--redis-url", settings.REDIS_URL, "--workdir", str(tmp_path), "--json", str(results)],
-        cwd=ROOT, capture_output=True, text=True, timeout=290,
+        cwd=ROOT, capture_output=True, text=True, timeout=470,
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
-    for figure in ("S1", "S2", "S3", "S4", "S5", "P1", "P2", "P2b", "P2f", "P2r", "P3", "L1", "P4", "P6", "P6p"):
+    expected = ["S1", "S2", "S3", "S4", "S5", "P1", "P2", "P2b", "P2f", "P2r", "P3", "L1", "P4",
+                "P5", "P5s", "P6", "P6p"]
+    for figure in expected:
         assert f"| {figure} |" in done.stdout
     assert "not measured yet" not in done.stdout
     written = json.loads(results.read_text())
     assert written["mode"] == "quick"
-    assert [f["id"] for f in written["figures"]] == [
-        "S1", "S2", "S3", "S4", "S5", "P1", "P2", "P2b", "P2f", "P2r", "P3", "L1", "P4", "P6", "P6p"
-    ]
+    assert [f["id"] for f in written["figures"]] == expected
     s4 = next(f for f in written["figures"] if f["id"] == "S4")
     assert all(r["rows_written"] == r["expected_written"] for r in s4["data"]["dvr"])
     figures = {f["id"]: f for f in written["figures"]}
@@ -48,6 +48,10 @@ def test_the_quick_bench_prints_the_table_and_writes_json(tmp_path: Path) -> Non
     assert figures["P2f"]["data"]["stats"]["n"] == figures["P2r"]["data"]["stats"]["n"] >= 20
     assert len(figures["P3"]["data"]["runs"]) >= 2
     assert figures["L1"]["data"]["status"] == "done" and figures["L1"]["data"]["items"] == 4
+    # P5: the players logged in through DVR's OAuth flow and were served, each step measured.
+    assert [step["players"] for step in figures["P5"]["data"]["steps"]] == [1, 5]
+    assert figures["P5"]["data"]["single"]["pages"]["vault"]["n"] >= 1
+    assert figures["P5s"]["data"]["ping"]["requests"] >= 1
     history = figures["P6"]["data"]["versions"]
     assert [v["generation"] for v in history] == [1, 2, 3, 4]  # checkpoints 1 and 3, then the next version
     assert all(v["rows_written"] == v["changed"] + v["added"] for v in history[1:])

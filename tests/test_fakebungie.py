@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -992,3 +993,53 @@ def authorize_as(fake: FakeBungieServer, number: int) -> str:
     r = requests.post(f"{fake.url}/en/OAuth/Authorize", data={"client_id": "12345", "state": "s", "approve": "1"},
                       allow_redirects=False, timeout=30)
     return parse_qs(urlparse(r.headers["Location"]).query)["code"][0]
+
+
+def test_profile_latency_delays_getprofile_without_holding_up_other_requests() -> None:
+    """``profile_latency`` (the players bench's Bungie-like GetProfile): the profile's
+    answer is still on its way when another request, sent after it, has been answered."""
+    import threading
+
+    with FakeBungieServer(profile_latency=2.0) as slow:
+        answers: list[str] = []
+        fetch = threading.Thread(target=lambda: answers.append(
+            get(slow, PROFILE, params={"components": "100"}).json()["Response"]["profile"]["data"]["userInfo"]
+            ["membershipId"]))
+        fetch.start()
+        while slow.app.stats()["counts"].get("profile", 0) == 0:  # the profile request is in
+            time.sleep(0.01)
+        assert get(slow, "/Platform/GlobalAlerts/").json()["ErrorCode"] == 1
+        assert answers == []
+        fetch.join(timeout=30)
+        assert answers == ["4611686018467260757"]
+
+
+def test_cached_profiles_are_the_drawn_body_with_fresh_timestamps_until_an_item_moves() -> None:
+    """``cache_profiles`` (many large players): the kept body is what drawing it again gives
+    (one roll per item hash), only the timestamps new; a move draws it again."""
+    with FakeBungieServer(cache_profiles=True) as cached:
+        while not requests.get(f"{cached.url}/__fake__/state", timeout=30).json()["rolls_drawn"]:
+            time.sleep(0.05)  # bounded by the pytest timeout
+        token = cached.app.issue_token()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+
+        def profile() -> dict[str, Any]:
+            return dict(get(cached, PROFILE, params={"components": ALL_COMPONENTS}, headers=auth).json()["Response"])
+
+        def undated(body: dict[str, Any]) -> bytes:
+            return re.sub(rb"\d{4}-\d\d-\d\dT[\d:.]+Z", b"-", orjson.dumps(body))
+
+        first, again = profile(), profile()
+        drawn = orjson.loads(orjson.dumps(cached.app.profile_response(
+            {int(c) for c in ALL_COMPONENTS.split(",")}, fragments=True, shared_rolls=True)))
+        assert undated(first) == undated(again) == undated(drawn)
+        assert again["responseMintedTimestamp"] >= first["responseMintedTimestamp"]
+        player = cached.app.player
+        item = player.vault()[0]
+        body = {"itemReferenceHash": item.item_hash, "itemId": item.key, "characterId": player.character_ids[0],
+                "stackSize": 1, "transferToVault": False}
+        assert action(cached, token, "TransferItem", body)["ErrorCode"] == 1
+        moved = profile()
+        vault = {i["itemInstanceId"] for i in moved["profileInventory"]["data"]["items"] if "itemInstanceId" in i}
+        assert item.key not in vault and item.key in {i.get("itemInstanceId") for i in first["profileInventory"]
+                                                       ["data"]["items"]}

@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile-size", default="normal", choices=["normal", "large"])
     parser.add_argument("--players", type=int, default=1,
                         help="players served (each login gets the next one; default 1, the demo player)")
+    parser.add_argument("--profile-latency", type=float, default=0.0, metavar="SECONDS",
+                        help="GetProfile answers this much later, as Bungie's do (default 0: at once)")
+    parser.add_argument("--cache-profiles", action="store_true",
+                        help="many large players cheaply: each player's GetProfile body kept while their items "
+                             "are unchanged, one roll per item hash")
     parser.add_argument("--redirect-uri", default="http://127.0.0.1:8000/oauth/callback/")
     parser.add_argument("--api-key", default="fake-api-key")
     parser.add_argument("--client-id", default="12345")
@@ -50,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
             items=ItemSpec(count=args.items, seed=args.seed),
             profile_size=args.profile_size,
             players=args.players,
+            profile_latency=args.profile_latency,
+            cache_profiles=args.cache_profiles,
             redirect_uri=args.redirect_uri,
             api_key=args.api_key,
             client_id=args.client_id,

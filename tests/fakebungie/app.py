@@ -8,13 +8,14 @@ it from Python (``fake.publish()``, ``fake.misbehave()``, ...) or over HTTP
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import logging
 import secrets
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -30,7 +31,7 @@ from .envelopes import PlatformError, error_body, success_body
 from .faults import Fault, classify
 from .items import GENERAL_VAULT, ItemSpec, table_file
 from .player import PROFILE_SIZES, Player
-from .plugs import roll
+from .plugs import Roll, roll
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,9 @@ URLS = Map(
 )
 
 
+SHARED_ROLL = "shared"  # the instance id every copy's roll is drawn for, with ``cache_profiles``
+
+
 class FakeBungie:
     """The fake Bungie.net. Call it as a WSGI app; drive it with the methods below."""
 
@@ -137,8 +141,19 @@ class FakeBungie:
         vault_items: int | None = None,
         player_seed: int = 0,
         players: int = 1,
+        profile_latency: float = 0.0,
+        cache_profiles: bool = False,
     ) -> None:
         self._lock = threading.RLock()
+        # Bungie's GetProfile takes ~100-200 ms; the fake answers at once unless asked
+        # (the players bench, P5). Slept outside the lock: concurrent players wait together.
+        self.profile_latency = profile_latency
+        # Many large players (P5): a player's GetProfile body kept while their items are
+        # unchanged, sent again with fresh timestamps, and each item hash's roll drawn once
+        # for every copy and player (drawing a player's 1,200 rolls is ~90 ms under the lock,
+        # and keeping every player's rolls ~25 MB each).
+        self._profile_bodies: dict[str, tuple[Hashable, bytes, bytes]] | None = {} if cache_profiles else None
+        self._shared_rolls: dict[tuple[ItemSpec, int], Roll] = {}
         self.api_key = api_key
         self.client_id = client_id
         self.client_secret = client_secret
@@ -176,6 +191,14 @@ class FakeBungie:
         ]
         self.player = self.players[0]
         self._by_member = {p.bungie_membership_id: p for p in self.players}
+        self._by_destiny = {p.destiny_membership_id: p for p in self.players}
+        # Every roll the players' items need, drawn in the background from the start (~2 ms
+        # each, thousands): not under the lock when each player's first GetProfile comes.
+        self._rolls_drawn = threading.Event()
+        if cache_profiles:
+            hashes = sorted({i.item_hash for p in self.players for i in p.items.values() if i.instanced})
+            threading.Thread(target=self._draw_rolls, args=(spec, hashes), name="fakebungie-rolls",
+                             daemon=True).start()
         self._logins = 0
 
     # ==================================================================================
@@ -377,6 +400,7 @@ class FakeBungie:
                 "flap": self._flap,
                 "table_404_after_publish": self._table_404_after_publish,
                 "limits": self._limits,
+                "rolls_drawn": self._rolls_drawn.is_set(),  # ``cache_profiles``: all drawn ahead
             }
 
     @staticmethod
@@ -537,6 +561,10 @@ class FakeBungie:
     @staticmethod
     def _json(body: Any, status: int = 200) -> Response:
         return Response(orjson.dumps(body), status, content_type="application/json; charset=utf-8")
+
+    @staticmethod
+    def _json_bytes(data: bytes) -> Response:
+        return Response(data, 200, content_type="application/json; charset=utf-8")
 
     def _ok(self, payload: Any) -> Response:
         return self._json(success_body(payload))
@@ -750,30 +778,66 @@ class FakeBungie:
         if not components:
             raise PlatformError(18, message_data=(("components", "At least one component is required"),))
         token = self._bearer(request, required=False)
+        if self.profile_latency:
+            time.sleep(self.profile_latency)
         with self._lock:
-            player = next((p for p in self.players if p.destiny_membership_id == membership_id), None)
+            player = self._by_destiny.get(membership_id)
             if player is None or membership_type not in ("3", "-1"):
                 raise PlatformError(1601)
             # Private components only for the owner's own token (Bungie's privacy).
             authorized = token is not None and token.membership_id == player.bungie_membership_id
+            if self._profile_bodies is not None:
+                return self._json_bytes(self._cached_profile(player, components, authorized=authorized))
             body = self.profile_response(components, authorized=authorized, fragments=True, player=player)
         return self._ok(body)
 
+    def _cached_profile(self, player: Player, components: set[int], *, authorized: bool) -> bytes:
+        """GetProfile's whole answer for ``player``: the kept body when the item table and
+        every item's place are as when it was drawn, with this moment's timestamps."""
+        assert self._profile_bodies is not None
+        key = (id(self.current.items), frozenset(components), authorized, player.fingerprint())
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+        kept = self._profile_bodies.get(player.bungie_membership_id)
+        if kept is not None and kept[0] == key:
+            return kept[2].replace(kept[1], now)
+        body = self.profile_response(components, authorized=authorized, fragments=True, player=player,
+                                     shared_rolls=True)
+        data = orjson.dumps(success_body(body))
+        self._profile_bodies[player.bungie_membership_id] = (key, body["responseMintedTimestamp"].encode(), data)
+        return data
+
     def profile_response(
-        self, components: set[int], *, authorized: bool = True, fragments: bool = False, player: Player | None = None
+        self, components: set[int], *, authorized: bool = True, fragments: bool = False, player: Player | None = None,
+        shared_rolls: bool = False,
     ) -> dict[str, Any]:
         """GetProfile's ``Response`` for these components, as the endpoint answers it (each
         instance's roll drawn from its definition). ``fragments``: each roll as the JSON
-        bytes the endpoint serializes (fast), not as Python objects."""
+        bytes the endpoint serializes (fast), not as Python objects. ``shared_rolls``: one
+        roll per item hash, whatever the instance (``cache_profiles``)."""
         with self._lock:
             spec = self.current.items
             body = (player or self.player).profile(
                 components,
                 authorized=authorized,
-                rolls=lambda i: roll(spec, i.item_hash, i.key),
+                rolls=(lambda i: self._shared_roll(spec, i.item_hash)) if shared_rolls
+                else lambda i: roll(spec, i.item_hash, i.key),
                 fragments=fragments,
             )
         return body
+
+    def _draw_rolls(self, spec: ItemSpec, hashes: list[int]) -> None:
+        for item_hash in hashes:
+            with self._lock:
+                self._shared_roll(spec, item_hash)
+        self._rolls_drawn.set()
+
+    def _shared_roll(self, spec: ItemSpec, item_hash: int) -> Roll:
+        """The one roll of ``item_hash`` every copy shares (``shared_rolls``), kept for good:
+        a few thousand item hashes, not one roll per instance of every player."""
+        kept = self._shared_rolls.get((spec, item_hash))
+        if kept is None:
+            kept = self._shared_rolls[(spec, item_hash)] = roll(spec, item_hash, SHARED_ROLL)
+        return kept
 
     @staticmethod
     def _components(raw: str) -> set[int]:

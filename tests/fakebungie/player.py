@@ -266,6 +266,12 @@ class Player:
         return item
 
     # -- queries -------------------------------------------------------------------------------
+    def fingerprint(self) -> int:
+        """Changes whenever an item is added, moved, equipped or changed (the fake's kept
+        GetProfile bodies are drawn again then)."""
+        return hash(tuple((i.key, i.item_hash, i.place, i.character_id, i.power, i.quantity)
+                          for i in self.items.values()))
+
     def vault(self) -> list[OwnedItem]:
         return [i for i in self.items.values() if i.place == "vault" and i.instanced]
 
