@@ -9,6 +9,7 @@ from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler
 
+from .datasets import ALL_LANGUAGES, LANGUAGES
 from .items import ItemSpec
 from .server import FakeBungieServer
 
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile-size", default="normal", choices=["normal", "large"])
     parser.add_argument("--players", type=int, default=1,
                         help="players served (each login gets the next one; default 1, the demo player)")
+    parser.add_argument("--languages", default=",".join(LANGUAGES),
+                        help=f"languages served: 'all' ({','.join(ALL_LANGUAGES)}) or a comma-separated list")
     parser.add_argument("--redirect-uri", default="http://127.0.0.1:8000/oauth/callback/")
     parser.add_argument("--api-key", default="fake-api-key")
     parser.add_argument("--client-id", default="12345")
@@ -50,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
             items=ItemSpec(count=args.items, seed=args.seed),
             profile_size=args.profile_size,
             players=args.players,
+            languages=ALL_LANGUAGES if args.languages == "all" else args.languages.split(","),
             redirect_uri=args.redirect_uri,
             api_key=args.api_key,
             client_id=args.client_id,
