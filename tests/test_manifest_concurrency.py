@@ -43,7 +43,9 @@ def test_two_threads_refreshing_at_once_one_syncs_and_the_other_is_told_it_is_ru
 
 
 def test_two_processes_refreshing_at_once_one_syncs_and_the_other_exits_75(bungie, dvr_env):
-    bungie.app.misbehave("slow", on="tables", seconds=0.5, count=4)
+    # Slow enough that the first still holds the lock while the second starts Django (the
+    # downloads overlap parsing: the slow ones are most of the sync's time).
+    bungie.app.misbehave("slow", on="tables", seconds=0.5, count=8)
     command = [sys.executable, "manage.py", "refresh_manifest"]
     first = subprocess.Popen(command, env=dvr_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until(lambda: bungie.app.stats()["tables"], what="the first sync to download")
