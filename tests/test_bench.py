@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.postgres_only
-@pytest.mark.timeout(240)  # a hang guard: the quick run measures P2f and P2r too
+@pytest.mark.timeout(320)  # a hang guard: the quick run measures P2f and P2r too, and S6's 13 languages
 def test_the_quick_bench_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     # A database of its own beside the test database (the bench drops and creates it),
     # and the tests' Redis database for the cache, under a key prefix of the run's own.
@@ -28,17 +28,17 @@ def test_the_quick_bench_prints_the_table_and_writes_json(tmp_path: Path) -> Non
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--database-url", database_url,
          "--redis-url", settings.REDIS_URL, "--workdir", str(tmp_path), "--json", str(results)],
-        cwd=ROOT, capture_output=True, text=True, timeout=230,
+        cwd=ROOT, capture_output=True, text=True, timeout=310,
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
-    for figure in ("S1", "S2", "S3", "S4", "S5", "P1", "P2", "P2b", "P2f", "P2r", "P3", "L1", "P4"):
+    for figure in ("S1", "S2", "S3", "S4", "S5", "P1", "P2", "P2b", "P2f", "P2r", "P3", "L1", "P4", "S6", "S6w", "S6d"):
         assert f"| {figure} |" in done.stdout
     assert "not measured yet" not in done.stdout
     written = json.loads(results.read_text())
     assert written["mode"] == "quick"
     assert [f["id"] for f in written["figures"]] == [
-        "S1", "S2", "S3", "S4", "S5", "P1", "P2", "P2b", "P2f", "P2r", "P3", "L1", "P4"
+        "S1", "S2", "S3", "S4", "S5", "P1", "P2", "P2b", "P2f", "P2r", "P3", "L1", "P4", "S6", "S6w", "S6d"
     ]
     s4 = next(f for f in written["figures"] if f["id"] == "S4")
     assert all(r["rows_written"] == r["expected_written"] for r in s4["data"]["dvr"])
@@ -48,3 +48,4 @@ def test_the_quick_bench_prints_the_table_and_writes_json(tmp_path: Path) -> Non
     assert figures["P2f"]["data"]["stats"]["n"] == figures["P2r"]["data"]["stats"]["n"] >= 20
     assert len(figures["P3"]["data"]["runs"]) >= 2
     assert figures["L1"]["data"]["status"] == "done" and figures["L1"]["data"]["items"] == 4
+    assert len(figures["S6"]["data"]["first"]["languages"]) == 13  # every language stored in one sync
