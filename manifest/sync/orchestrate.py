@@ -11,13 +11,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from dvr.lib import bungie
@@ -241,25 +241,117 @@ def _fail_attempt(attempt: _Attempt, reason: str) -> None:
 
 def _sync_tables(attempt: _Attempt, manifest: dict[str, Any], languages: list[str], progress: Progress) -> None:
     paths = manifest["jsonWorldComponentContentPaths"]
-    work: list[tuple[str, str, str]] = []
+    work: dict[str, list[tuple[str, str]]] = {}
     for language in languages:
         tables = paths.get(language)
         if not isinstance(tables, dict) or not tables:
             raise SyncFailed(f"Bungie's manifest lists no tables for language {language!r}")
-        work.extend((language, name, str(tables[name])) for name in sorted(tables))
+        work[language] = [(name, str(tables[name])) for name in sorted(tables)]
 
     live_tables = {
         (t.language, t.name): t for t in (attempt.active.tables.all() if attempt.active is not None else [])
     }
     result = attempt.counts
-    result.tables_total = len(work)
-    with _Downloads(attempt.seq, progress) as downloads:
-        fetches = downloads.each([path for _, _, path in work])
-        for index, ((language, name, path), fetch) in enumerate(zip(work, fetches, strict=True), start=1):
-            progress.table_started(language=language, name=name, index=index, total=len(work))
-            download = fetch.result()
+    result.tables_total = sum(len(tables) for tables in work.values())
+    lanes = _lanes(len(work))
+    shared = _Shared(progress if lanes == 1 else _LockedProgress(progress), result.tables_total)
+    if lanes == 1:
+        for language, tables in work.items():
+            _sync_language(attempt, language, tables, live_tables, shared)
+    else:
+        with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="manifest-lane") as pool:
+            futures = [
+                pool.submit(_lane, attempt, language, tables, live_tables, shared) for language, tables in work.items()
+            ]
             try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+            finally:
+                shared.stop.set()  # a failure or an interrupt: the other lanes stop after their table
+        for future in futures:
+            future.result()
+
+    # Tables that disappeared from Bungie's list: everything they held is removed.
+    listed = {(language, name) for language, tables in work.items() for name, _ in tables}
+    for language, name in live_tables:
+        if (language, name) not in listed and language in languages:
+            # Counted apart from the changed ones: "11 tables, 9 changed, 2 dropped".
+            result.tables_dropped += 1
+            result.removed += _retire(name, language, attempt, hashes=None)
+
+
+def _lanes(languages: int) -> int:
+    """How many languages to sync at once. Each lane writes on a database connection of
+    its own: Postgres only (SQLite has one writer), and not inside the caller's transaction
+    (the other connections could not see the attempt's uncommitted version)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return max(1, min(settings.MANIFEST_SYNC_LANES, languages))
+
+
+@dataclass
+class _Shared:
+    """What the lanes of one attempt share: the progress hooks, the table count, the stop flag."""
+
+    progress: Progress
+    total: int
+    index: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class _LockedProgress:
+    """The caller's progress hooks, called by one lane at a time."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress, self._lock = progress, threading.Lock()
+
+    def table_started(self, *, language: str, name: str, index: int, total: int) -> None:
+        with self._lock:
+            self._progress.table_started(language=language, name=name, index=index, total=total)
+
+    def downloaded(self, done: int, total: int | None) -> None:
+        with self._lock:
+            self._progress.downloaded(done, total)
+
+    def parsed(self, entries: int) -> None:
+        with self._lock:
+            self._progress.parsed(entries)
+
+    def table_finished(self, *, language: str, name: str, changed: bool, counts: TableCounts) -> None:
+        with self._lock:
+            self._progress.table_finished(language=language, name=name, changed=changed, counts=counts)
+
+
+def _lane(
+    attempt: _Attempt, language: str, tables: list[tuple[str, str]],
+    live_tables: dict[tuple[str, str], ManifestTable], shared: _Shared,
+) -> None:
+    """`_sync_language` in a lane's thread, on (and then closing) the thread's own connection."""
+    try:
+        _sync_language(attempt, language, tables, live_tables, shared)
+    finally:
+        connection.close()
+
+
+def _sync_language(
+    attempt: _Attempt, language: str, tables: list[tuple[str, str]],
+    live_tables: dict[tuple[str, str], ManifestTable], shared: _Shared,
+) -> None:
+    """One language's tables in name order, each downloaded while the one before is stored."""
+    result, progress = attempt.counts, shared.progress
+    with _Downloads(attempt.seq, progress) as downloads:
+        fetches = downloads.each([path for _, path in tables])
+        for (name, path), fetch in zip(tables, fetches, strict=True):
+            if shared.stop.is_set():
+                return  # another lane failed: the attempt is failing
+            with shared.lock:
+                shared.index += 1
+                index = shared.index
+            progress.table_started(language=language, name=name, index=index, total=shared.total)
+            download = fetch.result()
+            with shared.lock:
                 result.bytes_downloaded += download.size
+            try:
                 live = live_tables.get((language, name))
                 if live is not None and live.sha256 == download.sha256:
                     counts, changed = TableCounts(entries=live.entries), False
@@ -272,16 +364,9 @@ def _sync_tables(attempt: _Attempt, manifest: dict[str, Any], languages: list[st
                 size=download.size, entries=counts.entries, changed=changed,
                 added=counts.added, modified=counts.changed, removed=counts.removed,
             )
-            _add_counts(result, counts, changed)
+            with shared.lock:
+                _add_counts(result, counts, changed)
             progress.table_finished(language=language, name=name, changed=changed, counts=counts)
-
-    # Tables that disappeared from Bungie's list: everything they held is removed.
-    listed = {(language, name) for language, name, _ in work}
-    for language, name in live_tables:
-        if (language, name) not in listed and language in languages:
-            # Counted apart from the changed ones: "11 tables, 9 changed, 2 dropped".
-            result.tables_dropped += 1
-            result.removed += _retire(name, language, attempt, hashes=None)
 
 
 def _add_counts(result: SyncResult, counts: TableCounts, changed: bool) -> None:
