@@ -123,15 +123,19 @@ def median(values: list[float]) -> float:
 
 # --- the fake Bungie.net, in its own process -------------------------------------------------
 class Fake:
-    def __init__(self, items: int, cache: Path, log: Path) -> None:
+    def __init__(self, items: int, cache: Path, log: Path, *, languages: tuple[str, ...] = ()) -> None:
+        """``languages``: served and warmed (S6); by default the fake's own (en, fr), English warmed."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.items = items
+        self.languages = languages or ("en",)
         self.changed = False  # whether the current item table is the S4 edit of the base
         self._log = log.open("wb")
         env = {**os.environ, "FAKEBUNGIE_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
+        served = ["--languages", ",".join(languages)] if languages else []
         self.process = subprocess.Popen(
-            [PY, "-m", "tests.fakebungie", "--port", str(self.port), "--items", str(items), "--profile-size", "large"],
+            [PY, "-m", "tests.fakebungie", "--port", str(self.port), "--items", str(items), "--profile-size", "large",
+             *served],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self.session = requests.Session()
@@ -162,10 +166,11 @@ class Fake:
         """Fetch every table once, unmeasured: the fake generates a new item table on
         first request, and both DVR and the baselines then read it from the page cache."""
         manifest = self.session.get(f"{self.url}/Platform/Destiny2/Manifest/", timeout=60).json()["Response"]
-        for path in manifest["jsonWorldComponentContentPaths"]["en"].values():
-            with self.session.get(self.url + path, stream=True, timeout=300) as response:
-                for _ in response.iter_content(1 << 20):
-                    pass
+        for language in self.languages:
+            for path in manifest["jsonWorldComponentContentPaths"][language].values():
+                with self.session.get(self.url + path, stream=True, timeout=300) as response:
+                    for _ in response.iter_content(1 << 20):
+                        pass
 
     def stop(self) -> None:
         self.process.terminate()
@@ -310,7 +315,7 @@ class Bench:
             steps: list[tuple[str, Callable[[], None]]] = [
                 ("S1", self.s1), ("S2", self.s2), ("S3", self.s3), ("S4", self.s4), ("S5", self.s5),
                 ("P1", self.p1), ("P2/P3", self.p2_p3), ("L1", self.l1), ("P4", self.p4), ("P5/P5s", self.p5),
-                ("P6", self.p6),
+                ("P6", self.p6), ("S6", self.s6),
             ]
             only = self.only()
             for name, step in steps:
@@ -340,6 +345,12 @@ class Bench:
         if "S4" in only:
             only.add("S3")
         return only
+
+    def s6(self) -> None:
+        """Every language (issue 17): its own fake and database (bench.languages_bench)."""
+        from bench.languages_bench import languages
+
+        self.figures.extend(languages(self))
 
     def s1(self) -> None:
         env = self.dvr_env()

@@ -238,6 +238,9 @@ LOGIN_REDIRECT_URL = "/"
 
 # --- Manifest ---------------------------------------------------------------------------
 MANIFEST_LANGUAGES = env.list("MANIFEST_LANGUAGES", default=["en"])
+# Languages a sync stores at once on Postgres, each on a connection of its own (the
+# database's work spreads over the cores); 1 stores them one after another.
+MANIFEST_SYNC_LANES = env.int("MANIFEST_SYNC_LANES", default=2)
 MANIFEST_CHECK_MINUTES = env.int("MANIFEST_CHECK_MINUTES", default=5)
 # Bungie allows about one TransferItem per second per account: DVR waits this long between
 # one account's transfers, with a margin for the network's jitter (the tests shorten it

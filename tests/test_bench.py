@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.postgres_only
-@pytest.mark.timeout(480)  # a hang guard: P2f and P2r, P5's stack, a short history (P6)
+@pytest.mark.timeout(600)  # a hang guard: P2f/P2r, P5's stack, a short history (P6), 13 languages (S6)
 def test_the_quick_bench_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     # A database of its own beside the test database (the bench drops and creates it),
     # and the tests' Redis database for the cache, under a key prefix of the run's own.
@@ -28,12 +28,12 @@ def test_the_quick_bench_prints_the_table_and_writes_json(tmp_path: Path) -> Non
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--database-url", database_url,
          "--redis-url", settings.REDIS_URL, "--workdir", str(tmp_path), "--json", str(results)],
-        cwd=ROOT, capture_output=True, text=True, timeout=470,
+        cwd=ROOT, capture_output=True, text=True, timeout=590,
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
     expected = ["S1", "S2", "S3", "S4", "S5", "P1", "P2", "P2b", "P2f", "P2r", "P3", "L1", "P4",
-                "P5", "P5s", "P6", "P6p"]
+                "P5", "P5s", "P6", "P6p", "S6", "S6w", "S6d"]
     for figure in expected:
         assert f"| {figure} |" in done.stdout
     assert "not measured yet" not in done.stdout
@@ -56,3 +56,4 @@ def test_the_quick_bench_prints_the_table_and_writes_json(tmp_path: Path) -> Non
     assert [v["generation"] for v in history] == [1, 2, 3, 4]  # checkpoints 1 and 3, then the next version
     assert all(v["rows_written"] == v["changed"] + v["added"] for v in history[1:])
     assert set(figures["P6p"]["data"]["checkpoints"]) == {"1", "3"}  # JSON keys
+    assert len(figures["S6"]["data"]["first"]["languages"]) == 13  # every language stored in one sync

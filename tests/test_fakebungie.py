@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from tests.fakebungie import FakeBungie, FakeBungieServer, ItemSpec, datasets
-from tests.fakebungie.datasets import GENERATED_TABLES, ITEM_TABLE, LEGACY_TABLES
+from tests.fakebungie.datasets import ALL_LANGUAGES, GENERATED_TABLES, ITEM_TABLE, LEGACY_TABLES
 from tests.fakebungie.items import (
     ARMOR_BUCKETS,
     DAMAGE_TYPES,
@@ -133,6 +133,49 @@ def test_french_tables_prefix_every_name_and_keep_every_entry(fake: FakeBungieSe
         assert en.keys() == fr.keys()
         for key, entry in fr.items():
             assert entry["displayProperties"]["name"] == "[fr] " + en[key]["displayProperties"]["name"]
+
+
+def test_it_can_serve_all_thirteen_of_bungies_languages() -> None:
+    with FakeBungieServer(items=ItemSpec(count=40), languages=ALL_LANGUAGES) as fake:
+        paths = manifest(fake)["jsonWorldComponentContentPaths"]
+        assert tuple(paths) == ALL_LANGUAGES == tuple(manifest(fake)["jsonWorldContentPaths"])
+        en = requests.get(fake.url + paths["en"][ITEM_TABLE], timeout=30).json()
+        for lang in ("es-mx", "zh-chs"):
+            r = requests.get(fake.url + paths[lang][ITEM_TABLE], timeout=30)
+            assert int(r.headers["Content-Length"]) == len(r.content)
+            table = r.json()
+            assert table.keys() == en.keys()
+            for key, entry in table.items():  # the same item as the fake builds it in that language
+                assert entry["displayProperties"]["name"] == f"[{lang}] " + en[key]["displayProperties"]["name"]
+                assert {**entry, "displayProperties": None} == {**en[key], "displayProperties": None}
+        assert fake.app.current.items.item(int(next(iter(en))), "ko") is not None
+    with FakeBungieServer(items=ItemSpec(count=40), languages=("en", "de")) as fake:
+        paths = manifest(fake)["jsonWorldComponentContentPaths"]
+        assert set(paths) == {"en", "de"}
+        assert requests.get(fake.url + paths["de"][ITEM_TABLE].replace("/de/", "/fr/"), timeout=30).status_code == 404
+    with pytest.raises(ValueError):
+        FakeBungie(languages=("en", "xx"))
+
+
+def test_the_command_line_takes_languages() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakebungie", "--port", str(port), "--items", "40", "--languages", "all"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                body = requests.get(f"http://127.0.0.1:{port}/Platform/Destiny2/Manifest/", headers=KEY, timeout=5)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.1)
+        assert tuple(body.json()["Response"]["jsonWorldComponentContentPaths"]) == ALL_LANGUAGES
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def test_a_cache_busting_query_string_is_ignored(fake: FakeBungieServer) -> None:

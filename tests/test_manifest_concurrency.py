@@ -10,7 +10,7 @@ import threading
 import pytest
 from django.db import connection
 
-from manifest.models import Definition, ManifestState, ManifestVersion
+from manifest.models import Definition, ManifestState, ManifestTable, ManifestVersion
 from manifest.sync import manifest_sync
 from manifest.tasks import enqueue_refresh
 from tests.support import wait_until
@@ -43,7 +43,9 @@ def test_two_threads_refreshing_at_once_one_syncs_and_the_other_is_told_it_is_ru
 
 
 def test_two_processes_refreshing_at_once_one_syncs_and_the_other_exits_75(bungie, dvr_env):
-    bungie.app.misbehave("slow", on="tables", seconds=0.5, count=4)
+    # Slow enough that the first still holds the lock while the second starts Django (the
+    # downloads overlap parsing: the slow ones are most of the sync's time).
+    bungie.app.misbehave("slow", on="tables", seconds=0.5, count=8)
     command = [sys.executable, "manage.py", "refresh_manifest"]
     first = subprocess.Popen(command, env=dvr_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until(lambda: bungie.app.stats()["tables"], what="the first sync to download")
@@ -54,6 +56,32 @@ def test_two_processes_refreshing_at_once_one_syncs_and_the_other_exits_75(bungi
     assert "already running" in second.stdout + second.stderr
     assert first.returncode == 0, out
     assert ManifestState.get().active is not None
+
+
+@pytest.mark.postgres_only
+def test_languages_stored_at_once_on_their_own_connections_go_live_or_fail_together(bungie, settings, tmp_path):
+    settings.MANIFEST_LANGUAGES = ["en", "fr"]  # the fake's two
+    settings.MANIFEST_SYNC_LANES = 2
+    settings.MANIFEST_DOWNLOAD_DIR = str(tmp_path)
+    bungie.app.publish(version="two-languages")
+
+    first = manifest_sync()
+
+    assert first.outcome == "live", first.reason
+    seq = ManifestState.get().active_seq
+    rows = {lang: Definition.objects.at(seq).filter(language=lang).count() for lang in ("en", "fr")}
+    assert rows["en"] == rows["fr"] > 0 and first.added == sum(rows.values())
+    assert first.tables_total == ManifestTable.objects.filter(version__version="two-languages").count()
+    before = set(Definition.objects.values_list("pk", "valid_from", "valid_to"))
+
+    bungie.app.publish(version="broken", raw={"DestinyRaceDefinition": b"<!doctype html><html>"})
+    failed = manifest_sync()
+
+    assert failed.outcome == "failed" and "DestinyRaceDefinition" in failed.reason
+    assert set(Definition.objects.values_list("pk", "valid_from", "valid_to")) == before
+    assert ManifestState.get().active.version == "two-languages"
+    assert not ManifestTable.objects.filter(version__version="broken").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_refresh_queued_while_a_sync_runs_is_refused_at_once(bungie):

@@ -3,11 +3,15 @@ that a failure at any step leaves the live version exactly as it was."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
 from manifest.models import Definition, ManifestState, ManifestTable, ManifestVersion
-from manifest.sync import FLAP_CONFIRMATIONS, manifest_sync
+from manifest.sync import FLAP_CONFIRMATIONS, LogProgress, manifest_sync
+from manifest.sync.orchestrate import TABLE_ATTEMPTS
+from tests.fakebungie.datasets import ITEM_TABLE
 from tests.fakebungie.server import FakeBungieServer
 
 pytestmark = pytest.mark.django_db
@@ -247,6 +251,59 @@ def test_a_failure_after_tables_were_written_undoes_every_row_of_the_attempt(bun
     assert result.added + result.changed > 0  # rows of the earlier tables were written, then undone
     assert set(Definition.objects.values_list("pk", "valid_from", "valid_to")) == rows_before
     assert ManifestState.get().active.version == V0616
+
+
+class WaitForNextTable(LogProgress):
+    """Progress that, while the item table is being written (inside its COPY), waits until
+    the fake has answered every try of the table after it: that download fails meanwhile."""
+
+    def __init__(self, fake: FakeBungieServer, failing: str) -> None:
+        self.fake, self.failing, self.table, self.saw = fake, failing, "", 0
+
+    def table_started(self, *, language: str, name: str, index: int, total: int) -> None:
+        self.table = name
+
+    def parsed(self, entries: int) -> None:
+        deadline = time.monotonic() + 30
+        while self.table == ITEM_TABLE and not self.saw and time.monotonic() < deadline:
+            tries = self.fake.app.stats()["tables"].get(self.failing, 0)
+            if tries >= TABLE_ATTEMPTS:
+                self.saw = tries
+            time.sleep(0.01)
+
+
+def test_a_later_table_failing_to_download_while_one_is_written_keeps_the_live_version(bungie, settings, tmp_path):
+    from tests.fakebungie.items import ItemSpec
+
+    settings.MANIFEST_DOWNLOAD_DIR = str(tmp_path)
+    manifest_sync()
+    rows_before = set(Definition.objects.values_list("pk", "valid_from", "valid_to"))
+    tables = sorted(bungie.app.current.tables())
+    failing = tables[tables.index(ITEM_TABLE) + 1]  # downloaded while the item table is written
+    bungie.app.publish("2026-06-09", items=ItemSpec(count=400, seed=5), raw={failing: b"<!doctype html><html>"})
+    bungie.app.reset(stats=True)
+    progress = WaitForNextTable(bungie, failing)
+
+    result = manifest_sync(progress=progress)
+
+    assert progress.saw == TABLE_ATTEMPTS  # every try failed before the item table's rows were done
+    assert result.outcome == "failed" and failing in result.reason and "HTML" in result.reason
+    assert result.added > 0  # the item table was written, then undone
+    assert set(Definition.objects.values_list("pk", "valid_from", "valid_to")) == rows_before
+    assert ManifestState.get().active.version == V0616
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_table_failing_to_parse_leaves_no_download_behind(bungie, settings, tmp_path):
+    settings.MANIFEST_DOWNLOAD_DIR = str(tmp_path)
+    manifest_sync()
+    bungie.app.publish("2026-06-09", corrupt={ITEM_TABLE: "hash_mismatch"})  # the next table downloads meanwhile
+
+    result = manifest_sync()
+
+    assert result.outcome == "failed" and ITEM_TABLE in result.reason
+    assert ManifestState.get().active.version == V0616
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_table_that_404s_right_after_a_publish_is_retried_with_a_cache_buster(bungie):

@@ -7,14 +7,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from dvr.lib import bungie
@@ -238,45 +241,132 @@ def _fail_attempt(attempt: _Attempt, reason: str) -> None:
 
 def _sync_tables(attempt: _Attempt, manifest: dict[str, Any], languages: list[str], progress: Progress) -> None:
     paths = manifest["jsonWorldComponentContentPaths"]
-    work: list[tuple[str, str, str]] = []
+    work: dict[str, list[tuple[str, str]]] = {}
     for language in languages:
         tables = paths.get(language)
         if not isinstance(tables, dict) or not tables:
             raise SyncFailed(f"Bungie's manifest lists no tables for language {language!r}")
-        work.extend((language, name, str(tables[name])) for name in sorted(tables))
+        work[language] = [(name, str(tables[name])) for name in sorted(tables)]
 
     live_tables = {
         (t.language, t.name): t for t in (attempt.active.tables.all() if attempt.active is not None else [])
     }
     result = attempt.counts
-    result.tables_total = len(work)
-    for index, (language, name, path) in enumerate(work, start=1):
-        progress.table_started(language=language, name=name, index=index, total=len(work))
-        download = _download_table(path, attempt.seq, progress)
-        try:
-            result.bytes_downloaded += download.size
-            live = live_tables.get((language, name))
-            if live is not None and live.sha256 == download.sha256:
-                counts, changed = TableCounts(entries=live.entries), False
-            else:
-                counts, changed = _store_table(download.path, name, language, attempt, progress), True
-        finally:
-            download.path.unlink(missing_ok=True)
-        ManifestTable.objects.create(
-            version=attempt.version, language=language, name=name, path=path, sha256=download.sha256,
-            size=download.size, entries=counts.entries, changed=changed,
-            added=counts.added, modified=counts.changed, removed=counts.removed,
-        )
-        _add_counts(result, counts, changed)
-        progress.table_finished(language=language, name=name, changed=changed, counts=counts)
+    result.tables_total = sum(len(tables) for tables in work.values())
+    lanes = _lanes(len(work))
+    shared = _Shared(progress if lanes == 1 else _LockedProgress(progress), result.tables_total)
+    if lanes == 1:
+        for language, tables in work.items():
+            _sync_language(attempt, language, tables, live_tables, shared)
+    else:
+        with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="manifest-lane") as pool:
+            futures = [
+                pool.submit(_lane, attempt, language, tables, live_tables, shared) for language, tables in work.items()
+            ]
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+            finally:
+                shared.stop.set()  # a failure or an interrupt: the other lanes stop after their table
+        for future in futures:
+            future.result()
 
     # Tables that disappeared from Bungie's list: everything they held is removed.
-    listed = {(language, name) for language, name, _ in work}
+    listed = {(language, name) for language, tables in work.items() for name, _ in tables}
     for language, name in live_tables:
         if (language, name) not in listed and language in languages:
             # Counted apart from the changed ones: "11 tables, 9 changed, 2 dropped".
             result.tables_dropped += 1
             result.removed += _retire(name, language, attempt, hashes=None)
+
+
+def _lanes(languages: int) -> int:
+    """How many languages to sync at once. Each lane writes on a database connection of
+    its own: Postgres only (SQLite has one writer), and not inside the caller's transaction
+    (the other connections could not see the attempt's uncommitted version)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return max(1, min(settings.MANIFEST_SYNC_LANES, languages))
+
+
+@dataclass
+class _Shared:
+    """What the lanes of one attempt share: the progress hooks, the table count, the stop flag."""
+
+    progress: Progress
+    total: int
+    index: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class _LockedProgress:
+    """The caller's progress hooks, called by one lane at a time."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress, self._lock = progress, threading.Lock()
+
+    def table_started(self, *, language: str, name: str, index: int, total: int) -> None:
+        with self._lock:
+            self._progress.table_started(language=language, name=name, index=index, total=total)
+
+    def downloaded(self, done: int, total: int | None) -> None:
+        with self._lock:
+            self._progress.downloaded(done, total)
+
+    def parsed(self, entries: int) -> None:
+        with self._lock:
+            self._progress.parsed(entries)
+
+    def table_finished(self, *, language: str, name: str, changed: bool, counts: TableCounts) -> None:
+        with self._lock:
+            self._progress.table_finished(language=language, name=name, changed=changed, counts=counts)
+
+
+def _lane(
+    attempt: _Attempt, language: str, tables: list[tuple[str, str]],
+    live_tables: dict[tuple[str, str], ManifestTable], shared: _Shared,
+) -> None:
+    """`_sync_language` in a lane's thread, on (and then closing) the thread's own connection."""
+    try:
+        _sync_language(attempt, language, tables, live_tables, shared)
+    finally:
+        connection.close()
+
+
+def _sync_language(
+    attempt: _Attempt, language: str, tables: list[tuple[str, str]],
+    live_tables: dict[tuple[str, str], ManifestTable], shared: _Shared,
+) -> None:
+    """One language's tables in name order, each downloaded while the one before is stored."""
+    result, progress = attempt.counts, shared.progress
+    with _Downloads(attempt.seq, progress) as downloads:
+        fetches = downloads.each([path for _, path in tables])
+        for (name, path), fetch in zip(tables, fetches, strict=True):
+            if shared.stop.is_set():
+                return  # another lane failed: the attempt is failing
+            with shared.lock:
+                shared.index += 1
+                index = shared.index
+            progress.table_started(language=language, name=name, index=index, total=shared.total)
+            download = fetch.result()
+            with shared.lock:
+                result.bytes_downloaded += download.size
+            try:
+                live = live_tables.get((language, name))
+                if live is not None and live.sha256 == download.sha256:
+                    counts, changed = TableCounts(entries=live.entries), False
+                else:
+                    counts, changed = _store_table(download.path, name, language, attempt, progress), True
+            finally:
+                download.path.unlink(missing_ok=True)
+            ManifestTable.objects.create(
+                version=attempt.version, language=language, name=name, path=path, sha256=download.sha256,
+                size=download.size, entries=counts.entries, changed=changed,
+                added=counts.added, modified=counts.changed, removed=counts.removed,
+            )
+            with shared.lock:
+                _add_counts(result, counts, changed)
+            progress.table_finished(language=language, name=name, changed=changed, counts=counts)
 
 
 def _add_counts(result: SyncResult, counts: TableCounts, changed: bool) -> None:
@@ -287,7 +377,76 @@ def _add_counts(result: SyncResult, counts: TableCounts, changed: bool) -> None:
     result.removed += counts.removed
 
 
-def _download_table(path: str, seq: int, progress: Progress) -> bungie.Download:
+class _Cancelled(Exception):
+    """Raised in a background download whose table will not be stored (the sync failed)."""
+
+
+class _Fetch:
+    """One table's download in `_Downloads`' thread. Its progress is held back until the
+    sync reaches the table (`result`): the caller's bars show one table at a time."""
+
+    def __init__(self, downloads: _Downloads, path: str) -> None:
+        self._downloads = downloads
+        self._lock = threading.Lock()
+        self._current = False
+        self._last: tuple[int, int | None] | None = None
+        self.future: Future[bungie.Download] = downloads.pool.submit(
+            _download_table, path, downloads.seq, self._report
+        )
+
+    def _report(self, done: int, total: int | None) -> None:
+        if self._downloads.cancelled.is_set():
+            raise _Cancelled  # the client deletes its temporary file on the way out
+        with self._lock:
+            self._last = (done, total)
+            if self._current:
+                self._downloads.progress.downloaded(done, total)
+
+    def result(self) -> bungie.Download:
+        """The download, once finished (its errors raised here, as if made in this thread)."""
+        with self._lock:
+            self._current = True
+            if self._last is not None:
+                self._downloads.progress.downloaded(*self._last)
+        return self.future.result()
+
+
+class _Downloads:
+    """Table downloads in one background thread, so the next table downloads (socket reads
+    and SHA-256, which release the GIL) while this one is parsed and written. The caller
+    starts each download one table ahead: at most one more temporary file on disk.
+
+    On leaving, downloads not taken are cancelled and their files removed, whatever the
+    sync's fate: a failure or an interrupt leaves no temporary file behind.
+    """
+
+    def __init__(self, seq: int, progress: Progress) -> None:
+        self.seq, self.progress = seq, progress
+        self.cancelled = threading.Event()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest-download")
+        self._started: list[_Fetch] = []
+
+    def each(self, paths: list[str]) -> Iterator[_Fetch]:
+        """Each path's download in turn, the next one started before this one is handed out."""
+        self._started.extend(_Fetch(self, path) for path in paths[:1])
+        for index in range(len(paths)):
+            if index + 1 < len(paths):
+                self._started.append(_Fetch(self, paths[index + 1]))
+            yield self._started[index]
+
+    def __enter__(self) -> _Downloads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancelled.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for fetch in self._started:
+            if fetch.future.cancelled() or fetch.future.exception() is not None:
+                continue
+            fetch.future.result().path.unlink(missing_ok=True)  # taken: already gone; not taken: removed
+
+
+def _download_table(path: str, seq: int, progress: bungie.ProgressCallback) -> bungie.Download:
     """Download one table, retrying a 404, an HTML body or a broken transfer with a
     cache-busting query: right after a publish Bungie's CDN has served all three."""
     delay = settings.MANIFEST_TABLE_RETRY_SECONDS
@@ -296,7 +455,7 @@ def _download_table(path: str, seq: int, progress: Progress) -> bungie.Download:
     def once(attempt: int) -> bungie.Download:
         params = None if attempt == 1 else {"dvr": f"{seq}-{attempt}-{uuid.uuid4().hex[:8]}"}
         return bungie.client().download(
-            path, directory=settings.MANIFEST_DOWNLOAD_DIR, params=params, progress=progress.downloaded,
+            path, directory=settings.MANIFEST_DOWNLOAD_DIR, params=params, progress=progress,
             max_bytes=settings.MANIFEST_MAX_TABLE_MB << 20,
         )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler
 
+from .datasets import ALL_LANGUAGES, LANGUAGES
 from .items import ItemSpec
 from .server import FakeBungieServer
 
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-profiles", action="store_true",
                         help="many large players cheaply: each player's GetProfile body kept while their items "
                              "are unchanged, one roll per item hash")
+    parser.add_argument("--languages", default=",".join(LANGUAGES),
+                        help=f"languages served: 'all' ({','.join(ALL_LANGUAGES)}) or a comma-separated list")
     parser.add_argument("--redirect-uri", default="http://127.0.0.1:8000/oauth/callback/")
     parser.add_argument("--api-key", default="fake-api-key")
     parser.add_argument("--client-id", default="12345")
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
             players=args.players,
             profile_latency=args.profile_latency,
             cache_profiles=args.cache_profiles,
+            languages=ALL_LANGUAGES if args.languages == "all" else args.languages.split(","),
             redirect_uri=args.redirect_uri,
             api_key=args.api_key,
             client_id=args.client_id,

@@ -26,10 +26,10 @@ from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
 from . import icons
-from .datasets import LANGUAGES, Body, BytesBody, Published, datasets, get_dataset, make_guid
+from .datasets import ALL_LANGUAGES, LANGUAGES, Body, BytesBody, Published, datasets, get_dataset, make_guid
 from .envelopes import PlatformError, error_body, success_body
 from .faults import Fault, classify
-from .items import GENERAL_VAULT, ItemSpec, table_file
+from .items import GENERAL_VAULT, ItemSpec, table_files
 from .player import PROFILE_SIZES, Player
 from .plugs import Roll, roll
 
@@ -143,8 +143,13 @@ class FakeBungie:
         players: int = 1,
         profile_latency: float = 0.0,
         cache_profiles: bool = False,
+        languages: Iterable[str] = LANGUAGES,
     ) -> None:
         self._lock = threading.RLock()
+        # The manifest lists these languages' tables (Bungie's are ALL_LANGUAGES).
+        self.languages = tuple(languages)
+        if not self.languages or set(self.languages) - set(ALL_LANGUAGES):
+            raise ValueError(f"languages must be some of {', '.join(ALL_LANGUAGES)}")
         # Bungie's GetProfile takes ~100-200 ms; the fake answers at once unless asked
         # (the players bench, P5). Slept outside the lock: concurrent players wait together.
         self.profile_latency = profile_latency
@@ -276,13 +281,15 @@ class FakeBungie:
         pub = Published(
             number=number, version=version, dataset=ds, items=spec, guid=make_guid(version, number),
             without=without, corrupt=dict(corrupt or {}), raw=dict(raw or {}), raw_headers=dict(raw_headers or {}),
+            languages=self.languages,
         )
         self._versions.append(pub)
         self._by_guid[pub.guid] = pub
         self._manifest_requests = 0
-        # Generate the English item table in the background now, so the first download of
-        # a full-size (~190 MB, several seconds) table does not stall the client.
-        threading.Thread(target=table_file, args=(spec, "en"), name="fakebungie-items", daemon=True).start()
+        # Generate the item table (in every language served) in the background now, so the
+        # first download of a full-size (~190 MB, several seconds) table does not stall the client.
+        threading.Thread(target=table_files, args=(spec, self.languages), name="fakebungie-items",
+                         daemon=True).start()
         log.info("published %s (dataset %s, %d items, guid %s)", version, ds.name, len(spec), pub.guid)
         return pub
 
@@ -624,13 +631,13 @@ class FakeBungie:
         return self._ok(entry)
 
     def _ep_table(self, request: Request, lang: str, filename: str) -> Response:
-        if not filename.endswith(".json") or lang not in LANGUAGES:
+        if not filename.endswith(".json"):
             return self._not_found(request)
         stem = filename[: -len(".json")]
         table, guid = stem[:-37], stem[-36:]  # "<Table>-<36-char GUID>"; GUIDs contain dashes
         with self._lock:
             pub = self._by_guid.get(guid)
-            if pub is None:
+            if pub is None or lang not in pub.languages:
                 return self._not_found(request)
             if pub is self._versions[-1] and self._table_404_after_publish:
                 seen = pub.served_counts.get(request.path, 0) + 1

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from . import plugs
-from .items import DATA_DIR, ItemSpec, legacy_table_bytes, table_file
+from .items import DATA_DIR, ItemSpec, legacy_table_bytes, table_files
 
 MANIFESTS_DIR = DATA_DIR / "manifests"
 ITEM_TABLE = "DestinyInventoryItemDefinition"
@@ -20,7 +20,9 @@ ITEM_TABLE = "DestinyInventoryItemDefinition"
 LEGACY_TABLES = ("DestinyDamageTypeDefinition", "DestinyItemTierTypeDefinition", "DestinyItemCategoryDefinition")
 # Generated tables (plugs.py): what clients need to group a roll's sockets into columns.
 GENERATED_TABLES = tuple(plugs.GENERATED_TABLES)
+# The languages served by default; Bungie publishes all of ALL_LANGUAGES (``languages=``).
 LANGUAGES = ("en", "fr")
+ALL_LANGUAGES = ("en", "fr", "es", "es-mx", "de", "it", "ja", "pt-br", "ru", "pl", "ko", "zh-cht", "zh-chs")
 CHUNK = 256 * 1024
 # A fixed namespace so GUIDs are a pure function of (version, publish number).
 _GUID_NAMESPACE = uuid.UUID("6d0c6a0e-3c1c-4b8e-9a43-fa4eb0e5f0a1")
@@ -106,6 +108,7 @@ class Published:
     # and headers that replace the served ones (e.g. a Content-Length of 5 GB).
     raw: dict[str, bytes] = field(default_factory=dict)
     raw_headers: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    languages: tuple[str, ...] = LANGUAGES
 
     def tables(self) -> list[str]:
         served = self.dataset.served_tables()
@@ -124,9 +127,9 @@ class Published:
         response["version"] = self.version
         tables = self.tables()
         response["jsonWorldComponentContentPaths"] = {
-            lang: {t: self.table_path(lang, t) for t in tables} for lang in LANGUAGES
+            lang: {t: self.table_path(lang, t) for t in tables} for lang in self.languages
         }
-        response["jsonWorldContentPaths"] = {lang: self.aggregate_path(lang) for lang in LANGUAGES}
+        response["jsonWorldContentPaths"] = {lang: self.aggregate_path(lang) for lang in self.languages}
         return response
 
     def body(self, lang: str, table: str) -> Body | None:
@@ -135,7 +138,7 @@ class Published:
         if table in self.corrupt:
             return BytesBody(_corrupt_table(self.corrupt[table]))
         if table == ITEM_TABLE:
-            return _item_table_body(self.items, lang)
+            return _item_table_body(self.items, lang, self.languages)
         if table in GENERATED_TABLES:
             return BytesBody(plugs.generated_table_bytes(table, lang))
         if table in LEGACY_TABLES:
@@ -171,10 +174,11 @@ class Published:
         return table in self.tables()
 
 
-def _item_table_body(spec: ItemSpec, lang: str) -> Body:
+def _item_table_body(spec: ItemSpec, lang: str, languages: tuple[str, ...]) -> Body:
     """The generated table file, then the plug rows it lacks (``plugs.extra_item_rows``),
-    streamed as one JSON object: the file without its closing brace, then the extras."""
-    file = FileBody(table_file(spec, lang))
+    streamed as one JSON object: the file without its closing brace, then the extras.
+    The first request generates the table in all the publish's languages at once."""
+    file = FileBody(table_files(spec, (lang, *languages))[lang])
     extra = plugs.extra_item_bytes(spec, lang)
     if not extra:
         return file

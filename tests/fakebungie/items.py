@@ -24,7 +24,8 @@ import random
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -724,42 +725,68 @@ def cache_dir() -> Path:
 
 
 def table_file(spec: ItemSpec, lang: str = "en") -> Path:
-    """Path of the generated table for ``spec`` in ``lang``, generating it on first use.
+    """Path of the generated table for ``spec`` in ``lang``, generating it on first use."""
+    return table_files(spec, (lang,))[lang]
 
-    Written to a temporary name and renamed, so a concurrent reader (another thread or
-    process) never sees a half-written file.
+
+def table_files(spec: ItemSpec, langs: Iterable[str]) -> dict[str, Path]:
+    """Paths of the generated tables for ``spec`` in ``langs``, generating the missing
+    ones on first use, in one pass: each item is built once and written in every language
+    (a translation differs only in its name), so thirteen languages cost little more than one.
+
+    Written to temporary names and renamed, so a concurrent reader (another thread or
+    process) never sees a half-written file. The per-file locks are taken in sorted order.
     """
-    path = cache_dir() / f"DestinyInventoryItemDefinition-{spec.key()}-{lang}.json"
-    if path.exists():
-        return path
+    paths = {lang: cache_dir() / f"DestinyInventoryItemDefinition-{spec.key()}-{lang}.json" for lang in langs}
+    missing = sorted(lang for lang, path in paths.items() if not path.exists())
+    if not missing:
+        return paths
     with _gen_locks_guard:
-        lock = _gen_locks.setdefault(str(path), threading.Lock())
-    with lock:
-        if path.exists():
-            return path
-        tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
-        log.info("generating %s items (%s) -> %s", len(spec), lang, path)
-        write_table(spec, tmp, lang)
-        os.replace(tmp, path)
-    return path
+        locks = [_gen_locks.setdefault(str(paths[lang]), threading.Lock()) for lang in missing]
+    with ExitStack() as held:
+        for lock in locks:
+            held.enter_context(lock)
+        missing = [lang for lang in missing if not paths[lang].exists()]
+        if missing:
+            tmps = {lang: paths[lang].with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}") for lang in missing}
+            log.info("generating %s items (%s) -> %s", len(spec), ",".join(missing), cache_dir())
+            write_tables(spec, tmps)
+            for lang, tmp in tmps.items():
+                os.replace(tmp, paths[lang])
+    return paths
 
 
 def write_table(spec: ItemSpec, path: Path, lang: str = "en", *, from_previous: bool = True) -> None:
-    """Stream the table as compact JSON ``{"<hash>":{...},...}``, one entry at a time; a
-    later generation from the previous generation's file unless ``from_previous`` is off."""
+    """Stream the table as compact JSON ``{"<hash>":{...},...}``, one entry at a time."""
+    write_tables(spec, {lang: path}, from_previous=from_previous)
+
+
+def write_tables(spec: ItemSpec, paths: dict[str, Path], *, from_previous: bool = True) -> None:
+    """`write_table` for several languages at once: each item built once (in English),
+    its name prefixed per language as `build_item` does, and dumped into each file. A later
+    generation comes from the previous generation's file of each language, unless
+    ``from_previous`` is off."""
     if spec.generation and from_previous:
-        _derive_table(spec, path, lang)
+        for lang, path in paths.items():
+            _derive_table(spec, path, lang)
         return
-    with open(path, "wb", buffering=1 << 20) as out:
-        out.write(b"{")
+    with ExitStack() as stack:
+        outs = {lang: stack.enter_context(open(path, "wb", buffering=1 << 20)) for lang, path in paths.items()}
+        for out in outs.values():
+            out.write(b"{")
         first = True
-        for item in spec.iter_items(lang):
-            if not first:
-                out.write(b",")
+        for item in spec.iter_items("en"):
+            props = item["displayProperties"]
+            name = props["name"]
+            for lang, out in outs.items():
+                if not first:
+                    out.write(b",")
+                props["name"] = name if lang == "en" else f"[{lang}] {name}"
+                out.write(b'"%d":' % item["hash"])
+                out.write(orjson.dumps(item))
             first = False
-            out.write(b'"%d":' % item["hash"])
-            out.write(orjson.dumps(item))
-        out.write(b"}")
+        for out in outs.values():
+            out.write(b"}")
 
 
 def _derive_table(spec: ItemSpec, path: Path, lang: str) -> None:
