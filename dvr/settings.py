@@ -218,10 +218,6 @@ for _number, _key in enumerate(TOKEN_ENCRYPTION_KEYS, 1):
 # A filter or sort typed on the vault page re-reads the profile Bungie gave this many
 # seconds ago at most, instead of one GetProfile per keystroke (0: always ask Bungie).
 PROFILE_REUSE_SECONDS = env.int("PROFILE_REUSE_SECONDS", default=30)
-# Profiles whose built tiles each web process keeps (about 1 MB each, a few more with
-# rolls): a filter or an item page lands on any worker, so each keeps its share of the
-# players active now (bench P5: at 8, most such pages rebuilt every tile).
-PAGE_MEMO_PROFILES = env.int("PAGE_MEMO_PROFILES", default=48)
 # "Tag all matching as …" refuses a filter matching more items than this (nothing tagged).
 TAG_MATCHING_LIMIT = env.int("TAG_MATCHING_LIMIT", default=500)
 # The largest DIM spreadsheet or backup a player may import, in bytes.

@@ -19,7 +19,6 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -440,7 +439,7 @@ class _Recent:
             self._entries.clear()
 
 
-_recent = _Recent(size=settings.PAGE_MEMO_PROFILES)
+_recent = _Recent(size=8)  # ~1 MB each, a few MB more with rolls: a few active players per worker
 
 
 def recent_items(*, account: BungieAccount, minted: datetime, seq: int | None) -> BuiltItems | None:
